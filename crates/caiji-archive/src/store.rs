@@ -1,0 +1,262 @@
+//! Writes: crawl runs, captures (with their content-addressed bodies) and extractions.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::Value;
+use sqlx::{Postgres, Transaction};
+
+use crate::{Archive, ArchiveError, sha256};
+
+/// Identity of one caiji invocation, recorded on `crawl_runs` and on every extraction.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub command: String,
+    pub arguments: Value,
+    pub sites: Vec<String>,
+    pub caiji_version: String,
+    pub git_commit: Option<String>,
+}
+
+/// How a fetch ended; stored as text in `captures.outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureOutcome {
+    /// 2xx with a body within limits.
+    Ok,
+    /// Any other final status (404, 500 after retries, ...); body kept when received.
+    HttpStatus,
+    TooLarge,
+    Timeout,
+    RedirectLoop,
+    TooManyRedirects,
+    NetworkError,
+}
+
+impl CaptureOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::HttpStatus => "http_status",
+            Self::TooLarge => "too_large",
+            Self::Timeout => "timeout",
+            Self::RedirectLoop => "redirect_loop",
+            Self::TooManyRedirects => "too_many_redirects",
+            Self::NetworkError => "network_error",
+        }
+    }
+}
+
+/// The charset decision made when the body was decoded (all labels as found).
+#[derive(Debug, Clone, Default)]
+pub struct CharsetRecord {
+    pub bom: Option<String>,
+    pub header: Option<String>,
+    pub meta: Option<String>,
+    pub detected: Option<String>,
+    pub used: Option<String>,
+    pub source: Option<String>,
+    pub replacement_chars: Option<i32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCapture {
+    pub crawl_run_id: Option<i64>,
+    pub site: String,
+    pub url: String,
+    pub canonical_url: String,
+    pub final_url: Option<String>,
+    pub redirect_chain: Value,
+    pub outcome: CaptureOutcome,
+    pub error: Option<String>,
+    pub status: Option<u16>,
+    pub fetched_at: DateTime<Utc>,
+    pub duration_ms: i32,
+    pub attempts: i16,
+    pub response_headers: Value,
+    pub content_type: Option<String>,
+    pub body: Option<Vec<u8>>,
+    pub charset: CharsetRecord,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewExtraction {
+    pub extractor: String,
+    pub extractor_version: String,
+    pub config_hash: String,
+    pub crawl_run_id: Option<i64>,
+    pub caiji_version: String,
+    pub git_commit: Option<String>,
+    pub title: Option<String>,
+    pub published_at: Option<String>,
+    pub published_ts: Option<NaiveDateTime>,
+    pub author: Option<String>,
+    pub paragraphs: Vec<String>,
+    pub metadata: Value,
+    pub flags: Vec<String>,
+}
+
+impl NewExtraction {
+    pub fn text(&self) -> String {
+        self.paragraphs.join("\n\n")
+    }
+}
+
+impl Archive {
+    pub async fn start_run(&self, run: &RunInfo) -> Result<i64, ArchiveError> {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|s| s.trim().to_string());
+        let id = sqlx::query_scalar(
+            "INSERT INTO crawl_runs (command, arguments, sites, caiji_version, git_commit, hostname, pid)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&run.command)
+        .bind(&run.arguments)
+        .bind(&run.sites)
+        .bind(&run.caiji_version)
+        .bind(&run.git_commit)
+        .bind(host)
+        .bind(std::process::id() as i32)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        outcome: &str,
+        counts: &Value,
+    ) -> Result<(), ArchiveError> {
+        sqlx::query(
+            "UPDATE crawl_runs SET finished_at = now(), outcome = $2, counts = $3 WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(outcome)
+        .bind(counts)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores a capture, its body (once per distinct sha256) and, when given, its extraction,
+    /// and settles the frontier row, all in one transaction: a crash leaves either everything
+    /// or nothing, so a resumed crawl never stores a page twice.
+    pub async fn store_capture(
+        &self,
+        capture: &NewCapture,
+        extraction: Option<&NewExtraction>,
+        frontier_state: Option<&str>,
+    ) -> Result<i64, ArchiveError> {
+        let mut tx = self.pool.begin().await?;
+        let capture_id = insert_capture(&mut tx, capture).await?;
+        if let Some(e) = extraction {
+            insert_extraction(&mut tx, capture_id, e).await?;
+        }
+        if let Some(state) = frontier_state {
+            sqlx::query(
+                "UPDATE frontier SET state = $2, last_capture_id = $3, last_error = $4, updated_at = now()
+                 WHERE canonical_url = $1",
+            )
+            .bind(&capture.canonical_url)
+            .bind(state)
+            .bind(capture_id)
+            .bind(&capture.error)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(capture_id)
+    }
+
+    pub async fn store_extraction(
+        &self,
+        capture_id: i64,
+        e: &NewExtraction,
+    ) -> Result<i64, ArchiveError> {
+        let mut tx = self.pool.begin().await?;
+        let id = insert_extraction(&mut tx, capture_id, e).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}
+
+async fn insert_capture(
+    tx: &mut Transaction<'_, Postgres>,
+    c: &NewCapture,
+) -> Result<i64, ArchiveError> {
+    let (digest, length) = match &c.body {
+        Some(body) => {
+            let digest = sha256(body).to_vec();
+            sqlx::query("INSERT INTO bodies (sha256, length, content) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
+                .bind(&digest)
+                .bind(body.len() as i64)
+                .bind(body)
+                .execute(&mut **tx)
+                .await?;
+            (Some(digest), Some(body.len() as i64))
+        }
+        None => (None, None),
+    };
+    let id = sqlx::query_scalar(
+        "INSERT INTO captures (crawl_run_id, site, url, canonical_url, final_url, redirect_chain, outcome, error,
+             status, fetched_at, duration_ms, attempts, response_headers, content_type, body_sha256, body_length,
+             charset_bom, charset_header, charset_meta, charset_detected, encoding_used, charset_source, replacement_chars)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)
+         RETURNING id",
+    )
+    .bind(c.crawl_run_id)
+    .bind(&c.site)
+    .bind(&c.url)
+    .bind(&c.canonical_url)
+    .bind(&c.final_url)
+    .bind(&c.redirect_chain)
+    .bind(c.outcome.as_str())
+    .bind(&c.error)
+    .bind(c.status.map(|s| s as i16))
+    .bind(c.fetched_at)
+    .bind(c.duration_ms)
+    .bind(c.attempts)
+    .bind(&c.response_headers)
+    .bind(&c.content_type)
+    .bind(digest)
+    .bind(length)
+    .bind(&c.charset.bom)
+    .bind(&c.charset.header)
+    .bind(&c.charset.meta)
+    .bind(&c.charset.detected)
+    .bind(&c.charset.used)
+    .bind(&c.charset.source)
+    .bind(c.charset.replacement_chars)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+async fn insert_extraction(
+    tx: &mut Transaction<'_, Postgres>,
+    capture_id: i64,
+    e: &NewExtraction,
+) -> Result<i64, ArchiveError> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO extractions (capture_id, extractor, extractor_version, config_hash, crawl_run_id, caiji_version,
+             git_commit, title, published_at, published_ts, author, paragraphs, text, metadata, flags)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING id",
+    )
+    .bind(capture_id)
+    .bind(&e.extractor)
+    .bind(&e.extractor_version)
+    .bind(&e.config_hash)
+    .bind(e.crawl_run_id)
+    .bind(&e.caiji_version)
+    .bind(&e.git_commit)
+    .bind(&e.title)
+    .bind(&e.published_at)
+    .bind(e.published_ts)
+    .bind(&e.author)
+    .bind(serde_json::to_value(&e.paragraphs).unwrap_or(Value::Array(vec![])))
+    .bind(e.text())
+    .bind(&e.metadata)
+    .bind(&e.flags)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}

@@ -1,0 +1,151 @@
+//! URL canonicalisation (the frontier's key) and link discovery.
+//!
+//! Rules, in order (documented in README "URL canonicalisation"):
+//! 1. parse with the WHATWG URL parser (`url`): scheme and host lowercased, default port
+//!    dropped, dot segments resolved, percent-encoding normalised;
+//! 2. only `http` and `https`;
+//! 3. the fragment is dropped (never sent to the server);
+//! 4. tracking parameters (`utm_*`, `spm`) are dropped; the other parameters keep their order;
+//!    an empty query (`?`) is dropped.
+//!
+//! Links on a GBK page are resolved with the page's encoding for the query, as browsers do
+//! (`?kw=中文` becomes `%D6%D0%CE%C4`).
+
+use std::borrow::Cow;
+
+use encoding_rs::Encoding;
+use scraper::{Html, Selector};
+use url::Url;
+
+pub fn canonicalize(url: &Url) -> Option<Url> {
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return None;
+    }
+    let mut u = url.clone();
+    u.set_fragment(None);
+    if let Some(q) = u.query() {
+        let kept: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
+            .filter(|(k, _)| !(k.starts_with("utm_") || k == "spm"))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let total = url::form_urlencoded::parse(q.as_bytes()).count();
+        if kept.is_empty() {
+            u.set_query(None);
+        } else if kept.len() != total {
+            u.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    Some(u)
+}
+
+/// Absolute links (`<a href>`, `<area href>`) of a page, resolved against `<base href>` or the
+/// page URL, in document order, without duplicates.
+pub fn links(html: &str, page_url: &Url, encoding: Option<&'static Encoding>) -> Vec<Url> {
+    let doc = Html::parse_document(html);
+    let base = Selector::parse("base[href]")
+        .ok()
+        .and_then(|s| {
+            doc.select(&s)
+                .next()
+                .and_then(|b| b.value().attr("href").and_then(|h| page_url.join(h).ok()))
+        })
+        .unwrap_or_else(|| page_url.clone());
+    let Ok(sel) = Selector::parse("a[href], area[href]") else {
+        return Vec::new();
+    };
+    let legacy = encoding.filter(|e| *e != encoding_rs::UTF_8);
+    let mut out: Vec<Url> = Vec::new();
+    for a in doc.select(&sel) {
+        let Some(href) = a.value().attr("href") else {
+            continue;
+        };
+        let href = href.trim();
+        if href.is_empty() || href.starts_with("javascript:") || href.starts_with("mailto:") {
+            continue;
+        }
+        let options = Url::options().base_url(Some(&base));
+        let parsed = match legacy {
+            Some(enc) => options
+                .encoding_override(Some(&|s: &str| encode_query(enc, s)))
+                .parse(href),
+            None => options.parse(href),
+        };
+        if let Ok(u) = parsed
+            && let Some(c) = canonicalize(&u)
+            && !out.contains(&c)
+        {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn encode_query<'a>(enc: &'static Encoding, s: &'a str) -> Cow<'a, [u8]> {
+    enc.encode(s).0
+}
+
+/// `<loc>` URLs of a sitemap or sitemap index.
+pub fn sitemap_locs(xml: &str) -> Vec<Url> {
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find("<loc>") {
+        let after = &rest[start + 5..];
+        let Some(end) = after.find("</loc>") else {
+            break;
+        };
+        let loc = after[..end].trim().replace("&amp;", "&");
+        if let Ok(u) = Url::parse(&loc)
+            && let Some(c) = canonicalize(&u)
+        {
+            out.push(c);
+        }
+        rest = &after[end..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_form() {
+        let u =
+            Url::parse("HTTP://WWW.Example.COM:80/a/./b/../c.html?utm_source=x&id=3#top").unwrap();
+        assert_eq!(
+            canonicalize(&u).unwrap().as_str(),
+            "http://www.example.com/a/c.html?id=3"
+        );
+        let u = Url::parse("https://m.wnwk.com/doc/1.html?").unwrap();
+        assert_eq!(
+            canonicalize(&u).unwrap().as_str(),
+            "https://m.wnwk.com/doc/1.html"
+        );
+        assert!(canonicalize(&Url::parse("ftp://x.org/").unwrap()).is_none());
+    }
+
+    #[test]
+    fn gbk_query_links() {
+        let page = Url::parse("http://www.328job.com/news/list-3-1.html").unwrap();
+        let l = links(
+            "<a href='/search.asp?kw=中文#x'>s</a><a href=show-1.html>1</a><a href='javascript:;'>j</a>",
+            &page,
+            Some(encoding_rs::GBK),
+        );
+        assert_eq!(
+            l[0].as_str(),
+            "http://www.328job.com/search.asp?kw=%D6%D0%CE%C4"
+        );
+        assert_eq!(l[1].as_str(), "http://www.328job.com/news/show-1.html");
+        assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn sitemap() {
+        let l = sitemap_locs(
+            "<urlset><url><loc> https://m.wnwk.com/doc/1.html </loc></url><url><loc>https://m.wnwk.com/a?x=1&amp;y=2</loc></url></urlset>",
+        );
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[1].as_str(), "https://m.wnwk.com/a?x=1&y=2");
+    }
+}

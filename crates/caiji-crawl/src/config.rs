@@ -1,0 +1,287 @@
+//! `config/caiji.toml` (global settings) and `config/sites/<site>.toml` (one per source site).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::CrawlError;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// A server to use instead of the private cluster (DATABASE_URL wins over this).
+    pub url: Option<String>,
+    /// The private cluster's directory, relative to the working directory.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(".caiji/pg")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchSettings {
+    pub user_agent: String,
+    pub min_interval_ms: u64,
+    pub crawl_delay_cap_secs: f64,
+    pub connect_timeout_secs: f64,
+    pub timeout_secs: f64,
+    pub max_body_bytes: u64,
+    pub max_redirects: usize,
+    pub max_retries: u32,
+    pub retry_base_ms: u64,
+    pub max_retry_after_secs: f64,
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        let d = caiji_fetch::FetchConfig::default();
+        Self {
+            user_agent: d.user_agent,
+            min_interval_ms: d.min_interval.as_millis() as u64,
+            crawl_delay_cap_secs: d.crawl_delay_cap.as_secs_f64(),
+            connect_timeout_secs: d.connect_timeout.as_secs_f64(),
+            timeout_secs: d.total_timeout.as_secs_f64(),
+            max_body_bytes: d.max_body_bytes,
+            max_redirects: d.max_redirects,
+            max_retries: d.max_retries,
+            retry_base_ms: d.retry_base_delay.as_millis() as u64,
+            max_retry_after_secs: d.max_retry_after.as_secs_f64(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrawlSettings {
+    /// Sites crawled at the same time (each site's hosts are fetched one request at a time).
+    pub max_concurrent_sites: usize,
+    /// Folder of per-site files, relative to the global config file.
+    pub sites_dir: PathBuf,
+}
+
+impl Default for CrawlSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrent_sites: 16,
+            sites_dir: PathBuf::from("sites"),
+        }
+    }
+}
+
+/// `config/caiji.toml`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalConfig {
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub fetch: FetchSettings,
+    #[serde(default)]
+    pub crawl: CrawlSettings,
+}
+
+/// `config/sites/<name>.toml`, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteFile {
+    pub name: String,
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub start_urls: Vec<String>,
+    #[serde(default)]
+    pub sitemaps: Vec<String>,
+    /// URL patterns (regex) of pages whose links are followed: pagination, list pages.
+    #[serde(default)]
+    pub follow: Vec<String>,
+    /// URL patterns (regex) of article pages: captured once and extracted.
+    pub articles: Vec<String>,
+    pub extractor: String,
+    /// Options handed to the extractor; part of its configuration hash.
+    #[serde(default)]
+    pub extract: toml::Table,
+    /// Minimum gap between requests to this site's hosts (overrides the global one).
+    pub min_interval_ms: Option<u64>,
+    /// The intended schedule, as a 5-field cron expression (documentation for cron users;
+    /// validated here).
+    pub schedule: Option<String>,
+}
+
+/// A validated site.
+#[derive(Debug, Clone)]
+pub struct SiteConfig {
+    pub file: SiteFile,
+    pub follow: Vec<Regex>,
+    pub articles: Vec<Regex>,
+    pub path: PathBuf,
+}
+
+impl SiteConfig {
+    pub fn name(&self) -> &str {
+        &self.file.name
+    }
+
+    pub fn is_article(&self, url: &str) -> bool {
+        self.articles.iter().any(|r| r.is_match(url))
+    }
+
+    pub fn is_followed(&self, url: &str) -> bool {
+        self.follow.iter().any(|r| r.is_match(url))
+    }
+
+    pub fn owns_host(&self, host: &str) -> bool {
+        self.file.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    /// sha256 of everything that shapes this site's extraction output besides the code.
+    pub fn extractor_config_hash(&self) -> String {
+        let json =
+            serde_json::json!({"extractor": self.file.extractor, "extract": self.file.extract});
+        caiji_archive::sha256_hex(json.to_string().as_bytes())
+    }
+}
+
+/// Global settings plus every site.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub global: GlobalConfig,
+    pub sites: Vec<SiteConfig>,
+    pub path: PathBuf,
+}
+
+impl Config {
+    /// Loads `path` and the site files in its `sites_dir`. A missing global file means
+    /// defaults; a broken one is an error naming the file.
+    pub fn load(path: &Path) -> Result<Self, CrawlError> {
+        let global: GlobalConfig = if path.exists() {
+            read_toml(path)?
+        } else {
+            return Err(CrawlError::Config(format!(
+                "{}: no such config file (run caiji from the repository root, or pass --config)",
+                path.display()
+            )));
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let sites_dir = base.join(&global.crawl.sites_dir);
+        let mut sites = Vec::new();
+        if sites_dir.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&sites_dir)
+                .map_err(|e| CrawlError::Config(format!("{}: {e}", sites_dir.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+            for f in files {
+                sites.push(load_site(&f)?);
+            }
+        }
+        let mut names: Vec<&str> = sites.iter().map(|s| s.name()).collect();
+        names.sort();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(CrawlError::Config(format!(
+                "two site files are named `{}`",
+                w[0]
+            )));
+        }
+        Ok(Self {
+            global,
+            sites,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn site(&self, name: &str) -> Option<&SiteConfig> {
+        self.sites.iter().find(|s| s.name() == name)
+    }
+
+    /// The site whose hosts include `host`.
+    pub fn site_for_host(&self, host: &str) -> Option<&SiteConfig> {
+        self.sites.iter().find(|s| s.owns_host(host))
+    }
+
+    pub fn fetch_config(&self) -> caiji_fetch::FetchConfig {
+        let f = &self.global.fetch;
+        let mut host_intervals = HashMap::new();
+        for s in &self.sites {
+            if let Some(ms) = s.file.min_interval_ms {
+                for h in &s.file.hosts {
+                    host_intervals.insert(h.clone(), Duration::from_millis(ms));
+                }
+            }
+        }
+        caiji_fetch::FetchConfig {
+            user_agent: f.user_agent.clone(),
+            min_interval: Duration::from_millis(f.min_interval_ms),
+            host_intervals,
+            crawl_delay_cap: secs(f.crawl_delay_cap_secs),
+            connect_timeout: secs(f.connect_timeout_secs),
+            total_timeout: secs(f.timeout_secs),
+            max_body_bytes: f.max_body_bytes,
+            max_redirects: f.max_redirects,
+            max_retries: f.max_retries,
+            retry_base_delay: Duration::from_millis(f.retry_base_ms),
+            max_retry_after: secs(f.max_retry_after_secs),
+            obey_robots: true,
+        }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
+}
+
+fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CrawlError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CrawlError::Config(format!("{}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| CrawlError::Config(format!("{}: {e}", path.display())))
+}
+
+fn load_site(path: &Path) -> Result<SiteConfig, CrawlError> {
+    let file: SiteFile = read_toml(path)?;
+    let bad = |msg: String| CrawlError::Config(format!("{}: {msg}", path.display()));
+    let compile = |pats: &[String]| -> Result<Vec<Regex>, CrawlError> {
+        pats.iter()
+            .map(|p| Regex::new(p).map_err(|e| bad(format!("pattern {p:?}: {e}"))))
+            .collect()
+    };
+    let follow = compile(&file.follow)?;
+    let articles = compile(&file.articles)?;
+    if file.hosts.is_empty() {
+        return Err(bad("`hosts` is empty".into()));
+    }
+    if file.start_urls.is_empty() && file.sitemaps.is_empty() {
+        return Err(bad("give at least one of `start_urls`, `sitemaps`".into()));
+    }
+    for u in file.start_urls.iter().chain(&file.sitemaps) {
+        let parsed = url::Url::parse(u).map_err(|e| bad(format!("start URL {u:?}: {e}")))?;
+        if !parsed
+            .host_str()
+            .is_some_and(|h| file.hosts.iter().any(|x| x.eq_ignore_ascii_case(h)))
+        {
+            return Err(bad(format!(
+                "start URL {u} is not on one of the site's hosts"
+            )));
+        }
+    }
+    if caiji_extract::Registry::default()
+        .get(&file.extractor)
+        .is_none()
+    {
+        return Err(bad(format!("unknown extractor `{}`", file.extractor)));
+    }
+    if let Some(cron) = &file.schedule {
+        cron.parse::<croner::Cron>()
+            .map_err(|e| bad(format!("schedule {cron:?}: {e}")))?;
+    }
+    Ok(SiteConfig {
+        file,
+        follow,
+        articles,
+        path: path.to_path_buf(),
+    })
+}

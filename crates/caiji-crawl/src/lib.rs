@@ -1,0 +1,40 @@
+//! The crawl: site config → frontier → fetch → archive → extract. Joins the fetcher (HTTP)
+//! and the archive (SQL), which know nothing of each other.
+
+pub mod canon;
+pub mod config;
+pub mod crawl;
+pub mod database;
+pub mod replay;
+
+pub use config::{Config, SiteConfig};
+pub use crawl::{CrawlOptions, CrawlSummary, crawl};
+
+/// caiji's version, recorded on every run and extraction.
+pub const CAIJI_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The commit caiji was built from, when built from a git checkout.
+pub fn git_commit() -> Option<String> {
+    option_env!("CAIJI_GIT_COMMIT").map(str::to_string)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CrawlError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Archive(#[from] caiji_archive::ArchiveError),
+    #[error(transparent)]
+    Fetch(#[from] caiji_fetch::FetchError),
+    #[error("replay server: {0}")]
+    Replay(String),
+}
+
+impl CrawlError {
+    pub fn is_lock_held(&self) -> bool {
+        matches!(
+            self,
+            Self::Archive(caiji_archive::ArchiveError::LockHeld(_))
+        )
+    }
+}

@@ -1,0 +1,283 @@
+//! Decoding page bytes as a browser does, and recording why.
+//!
+//! Order (WHATWG): byte order mark, then the HTTP `Content-Type` charset, then a `<meta>`
+//! prescan of the first 1024 bytes, then statistical detection (chardetng, as Firefox).
+//! Two corrections real Chinese sites need:
+//! - `gb2312`/`gbk` labels decode as GB18030: such pages routinely contain GBK-only characters
+//!   (and 4-byte GB18030 sequences such as `©`), which a strict GB2312 decoder loses;
+//! - bytes that are valid UTF-8 under a legacy label decode as UTF-8 (a template converted to
+//!   UTF-8 whose `<meta>` was never updated).
+
+use encoding_rs::{Encoding, GB18030, GBK, UTF_8};
+use serde::Serialize;
+
+/// How much of the document the `<meta>` prescan reads, as in the HTML standard.
+const PRESCAN_BYTES: usize = 1024;
+
+/// Which rule chose the encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CharsetSource {
+    Bom,
+    Header,
+    Meta,
+    Detector,
+    /// A legacy label was given but the bytes are valid UTF-8.
+    Utf8Valid,
+}
+
+impl CharsetSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bom => "bom",
+            Self::Header => "header",
+            Self::Meta => "meta",
+            Self::Detector => "detector",
+            Self::Utf8Valid => "utf8-valid",
+        }
+    }
+}
+
+/// Every input to the decision, and the decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CharsetDecision {
+    pub bom: Option<&'static str>,
+    /// The charset parameter of the HTTP header, as written.
+    pub header_label: Option<String>,
+    /// The charset named by the page's `<meta>`, as written.
+    pub meta_label: Option<String>,
+    /// chardetng's guess (only computed when no label decided).
+    pub detected: Option<&'static str>,
+    pub encoding: &'static str,
+    pub source: CharsetSource,
+    /// U+FFFD characters produced by decoding (bytes the encoding could not read).
+    pub replacement_chars: usize,
+}
+
+/// A decoded page.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub text: String,
+    pub decision: CharsetDecision,
+}
+
+/// Decodes `bytes` given the HTTP `Content-Type` header value (if any).
+pub fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
+    let header_label = content_type.and_then(charset_param);
+    let meta_label = prescan_meta_charset(&bytes[..bytes.len().min(PRESCAN_BYTES)]);
+
+    let (encoding, source, bom, detected, body) =
+        if let Some((enc, bom_len)) = Encoding::for_bom(bytes) {
+            (
+                enc,
+                CharsetSource::Bom,
+                Some(enc.name()),
+                None,
+                &bytes[bom_len..],
+            )
+        } else if let Some(enc) = header_label.as_deref().and_then(label_to_encoding) {
+            (enc, CharsetSource::Header, None, None, bytes)
+        } else if let Some(enc) = meta_label.as_deref().and_then(label_to_encoding) {
+            (enc, CharsetSource::Meta, None, None, bytes)
+        } else {
+            let guess = detect(bytes);
+            (
+                guess,
+                CharsetSource::Detector,
+                None,
+                Some(guess.name()),
+                bytes,
+            )
+        };
+
+    // A legacy label on bytes that are entirely valid UTF-8 (and not plain ASCII) is a stale label.
+    let (encoding, source) = if encoding != UTF_8
+        && source != CharsetSource::Bom
+        && !body.is_ascii()
+        && std::str::from_utf8(body).is_ok()
+    {
+        (UTF_8, CharsetSource::Utf8Valid)
+    } else {
+        (encoding, source)
+    };
+
+    let (text, _had_errors) = encoding.decode_without_bom_handling(body);
+    let replacement_chars = text.chars().filter(|&c| c == '\u{FFFD}').count()
+        - body_replacement_chars_already_present(body, encoding);
+    Decoded {
+        text: text.into_owned(),
+        decision: CharsetDecision {
+            bom,
+            header_label,
+            meta_label,
+            detected,
+            encoding: encoding.name(),
+            source,
+            replacement_chars,
+        },
+    }
+}
+
+/// U+FFFD written literally in UTF-8 pages is text, not a decoding failure.
+fn body_replacement_chars_already_present(body: &[u8], encoding: &'static Encoding) -> usize {
+    if encoding != UTF_8 {
+        return 0;
+    }
+    body.windows(3).filter(|w| *w == [0xEF, 0xBF, 0xBD]).count()
+}
+
+/// Maps a label to the encoding caiji decodes with: GB2312 and GBK become GB18030, a
+/// superset whose decoder reads every byte sequence the smaller ones can.
+pub fn label_to_encoding(label: &str) -> Option<&'static Encoding> {
+    let enc = Encoding::for_label_no_replacement(label.trim().as_bytes())?;
+    Some(if enc == GBK { GB18030 } else { enc })
+}
+
+fn detect(bytes: &[u8]) -> &'static Encoding {
+    let mut det = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    det.feed(bytes, true);
+    // No TLD hint: it can override clear evidence in the content (a GBK page guessed as Big5).
+    let enc = det.guess(None, chardetng::Utf8Detection::Allow);
+    if enc == GBK { GB18030 } else { enc }
+}
+
+/// The `charset=` parameter of a Content-Type value.
+pub fn charset_param(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (k, v) = param.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case("charset") {
+            return None;
+        }
+        let v = v.trim().trim_matches(|c| c == '"' || c == '\'').trim();
+        (!v.is_empty()).then(|| v.to_string())
+    })
+}
+
+/// A simplified WHATWG `<meta>` prescan: the first `<meta charset=…>` or
+/// `<meta http-equiv="Content-Type" content="…; charset=…">` in the bytes, skipping comments.
+/// The label is returned lowercased (labels are case-insensitive).
+pub fn prescan_meta_charset(head: &[u8]) -> Option<String> {
+    let lower: Vec<u8> = head.iter().map(|b| b.to_ascii_lowercase()).collect();
+    let mut i = 0;
+    while i < lower.len() {
+        if lower[i..].starts_with(b"<!--") {
+            i = find(&lower, b"-->", i + 4).map_or(lower.len(), |j| j + 3);
+            continue;
+        }
+        if lower[i..].starts_with(b"<meta")
+            && lower
+                .get(i + 5)
+                .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/')
+        {
+            let end = find(&lower, b">", i).unwrap_or(lower.len());
+            let tag = &lower[i + 5..end];
+            if let Some(label) = charset_in_meta(tag) {
+                return Some(label);
+            }
+            i = end;
+            continue;
+        }
+        i += 1;
+    }
+    None
+}
+
+fn charset_in_meta(tag: &[u8]) -> Option<String> {
+    let pos = find(tag, b"charset", 0)?;
+    let mut j = pos + "charset".len();
+    while tag.get(j).is_some_and(|b| b.is_ascii_whitespace()) {
+        j += 1;
+    }
+    if tag.get(j) != Some(&b'=') {
+        return charset_in_meta(&tag[pos + 7..]);
+    }
+    j += 1;
+    while tag
+        .get(j)
+        .is_some_and(|b| b.is_ascii_whitespace() || *b == b'"' || *b == b'\'')
+    {
+        j += 1;
+    }
+    let start = j;
+    while tag.get(j).is_some_and(|b| {
+        !b.is_ascii_whitespace() && !matches!(b, b'"' | b'\'' | b';' | b'>' | b'/')
+    }) {
+        j += 1;
+    }
+    (j > start).then(|| String::from_utf8_lossy(&tag[start..j]).into_owned())
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gb2312_label_decodes_gbk_only_characters() {
+        // 為 (GBK-only, 0x9E 0xE9) and — (A1AA) under a gb2312 meta.
+        let (bytes, _, _) = GB18030.encode("<meta charset=\"gb2312\"><p>為人民—服务</p>");
+        let d = decode(&bytes, Some("text/html"));
+        assert_eq!(d.decision.source, CharsetSource::Meta);
+        assert_eq!(d.decision.meta_label.as_deref(), Some("gb2312"));
+        assert_eq!(d.decision.encoding, "gb18030");
+        assert!(d.text.contains("為人民—服务"), "{}", d.text);
+        assert_eq!(d.decision.replacement_chars, 0);
+    }
+
+    #[test]
+    fn header_beats_meta_and_bom_beats_header() {
+        let page = "<meta charset=gbk><p>中文</p>";
+        let d = decode(page.as_bytes(), Some("text/html; charset=\"UTF-8\""));
+        assert_eq!(d.decision.source, CharsetSource::Header);
+        assert_eq!(d.decision.header_label.as_deref(), Some("UTF-8"));
+        let mut with_bom = vec![0xEF, 0xBB, 0xBF];
+        with_bom.extend_from_slice(page.as_bytes());
+        let d = decode(&with_bom, Some("text/html; charset=gbk"));
+        assert_eq!(d.decision.source, CharsetSource::Bom);
+        assert!(d.text.starts_with("<meta"));
+    }
+
+    #[test]
+    fn valid_utf8_under_legacy_label_is_utf8() {
+        let d = decode("<meta charset=gb2312><p>中文内容</p>".as_bytes(), None);
+        assert_eq!(d.decision.source, CharsetSource::Utf8Valid);
+        assert_eq!(d.decision.encoding, "UTF-8");
+        assert!(d.text.contains("中文内容"));
+    }
+
+    #[test]
+    fn unlabelled_gbk_is_detected() {
+        let (bytes, _, _) =
+            GB18030.encode("<html><body><p>全市作风建设暨自贸试验区工作推进大会上讲话，同志们，市民朋友们：大家下午好！</p></body></html>");
+        let d = decode(&bytes, None);
+        assert_eq!(d.decision.source, CharsetSource::Detector);
+        assert_eq!(d.decision.encoding, "gb18030");
+        assert!(d.text.contains("自贸试验区"));
+    }
+
+    #[test]
+    fn replacement_characters_are_counted() {
+        let bytes = b"<meta charset=utf-8><p>ok \xff\xfe bad</p>";
+        let d = decode(bytes, None);
+        assert_eq!(d.decision.replacement_chars, 2);
+    }
+
+    #[test]
+    fn http_equiv_and_comments() {
+        assert_eq!(
+            prescan_meta_charset(b"<!-- <meta charset=big5> --><META http-equiv=\"Content-Type\" content=\"text/html; charset=GBK\">").as_deref(),
+            Some("gbk")
+        );
+        assert_eq!(
+            charset_param("text/html;charset=gb2312").as_deref(),
+            Some("gb2312")
+        );
+        assert_eq!(charset_param("text/html"), None);
+    }
+}

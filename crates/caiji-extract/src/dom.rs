@@ -1,0 +1,226 @@
+//! DOM → paragraphs, the way a reader sees the page.
+//!
+//! Inline elements never break a line: keyword links (`<a class="keylink">` in the middle of a
+//! sentence) and Word-paste `<span>` runs around numbers were the cause of seed 000's lines cut
+//! after 党委 / 书记 / 心得. Block elements and `<br>` runs do break: a `<br>` inside one `<p>`
+//! separates two paragraphs (fanwen), one paragraph per `<p>` (dede). Non-text elements
+//! (scripts, styles, images and their alt text, form controls) contribute nothing.
+
+use ego_tree::NodeRef;
+use scraper::{ElementRef, Html, Node, Selector};
+
+/// Elements whose content is never article text.
+const SKIPPED: &[&str] = &[
+    "script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "canvas", "img",
+    "picture", "video", "audio", "select", "option", "textarea", "button", "input", "head",
+    "title", "map", "frame", "frameset",
+];
+
+/// Elements that start and end a line.
+const BLOCKS: &[&str] = &[
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "aside",
+    "header",
+    "footer",
+    "nav",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "li",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "thead",
+    "tbody",
+    "tfoot",
+    "tr",
+    "td",
+    "th",
+    "caption",
+    "blockquote",
+    "pre",
+    "address",
+    "figure",
+    "figcaption",
+    "form",
+    "fieldset",
+    "legend",
+    "hr",
+    "center",
+    "details",
+    "summary",
+    "body",
+    "html",
+];
+
+pub fn is_block(name: &str) -> bool {
+    BLOCKS.contains(&name)
+}
+
+pub fn is_skipped(name: &str) -> bool {
+    SKIPPED.contains(&name)
+}
+
+/// Collects the lines of a subtree. `skip` removes elements (share bars, related lists, ...)
+/// chosen by the caller.
+pub fn lines(root: ElementRef<'_>, skip: &dyn Fn(&ElementRef<'_>) -> bool) -> Vec<String> {
+    let mut w = LineWriter::default();
+    walk(*root, skip, &mut w);
+    w.flush();
+    w.lines
+}
+
+/// The text of a subtree on one line (inline view), whitespace collapsed and trimmed.
+pub fn text_of(el: ElementRef<'_>) -> String {
+    let mut w = LineWriter::default();
+    walk_inline(*el, &mut w);
+    w.current.trim().to_string()
+}
+
+fn walk(node: NodeRef<'_, Node>, skip: &dyn Fn(&ElementRef<'_>) -> bool, w: &mut LineWriter) {
+    for child in node.children() {
+        match child.value() {
+            Node::Text(t) => w.push_text(t),
+            Node::Element(e) => {
+                let name = e.name();
+                if is_skipped(name) {
+                    continue;
+                }
+                let Some(el) = ElementRef::wrap(child) else {
+                    continue;
+                };
+                if skip(&el) {
+                    continue;
+                }
+                if name == "br" {
+                    w.flush();
+                } else if is_block(name) {
+                    w.flush();
+                    walk(child, skip, w);
+                    w.flush();
+                } else {
+                    walk(child, skip, w);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn walk_inline(node: NodeRef<'_, Node>, w: &mut LineWriter) {
+    for child in node.children() {
+        match child.value() {
+            Node::Text(t) => w.push_text(t),
+            Node::Element(e) if !is_skipped(e.name()) => {
+                if e.name() == "br" {
+                    w.push_text(" ");
+                } else {
+                    walk_inline(child, w);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Builds lines with HTML whitespace collapsing: runs of ASCII whitespace become one space;
+/// no-break spaces and ideographic spaces are text and are kept for the cleaning passes.
+#[derive(Default)]
+struct LineWriter {
+    current: String,
+    lines: Vec<String>,
+}
+
+impl LineWriter {
+    fn push_text(&mut self, text: &str) {
+        for c in text.chars() {
+            if matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c') {
+                if !self.current.is_empty() && !self.current.ends_with(' ') {
+                    self.current.push(' ');
+                }
+            } else {
+                self.current.push(c);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        let line = self.current.trim_matches(|c: char| c.is_ascii_whitespace());
+        if line.chars().any(|c| !c.is_whitespace()) {
+            self.lines.push(line.to_string());
+        }
+        self.current.clear();
+    }
+}
+
+/// Parses a selector known at compile time. Selectors are literals in this crate; a typo is
+/// a programming error caught by every test that runs the extractor.
+pub fn sel(css: &str) -> Selector {
+    match Selector::parse(css) {
+        Ok(s) => s,
+        Err(e) => panic!("invalid built-in selector {css:?}: {e}"),
+    }
+}
+
+/// The first element matching `selector`.
+pub fn first<'a>(doc: &'a Html, selector: &Selector) -> Option<ElementRef<'a>> {
+    doc.select(selector).next()
+}
+
+/// The `content` of `<meta name|property=key>`.
+pub fn meta_content(doc: &Html, key: &str) -> Option<String> {
+    let s = sel("meta");
+    doc.select(&s).find_map(|m| {
+        let v = m.value();
+        let k = v.attr("name").or_else(|| v.attr("property"))?;
+        if k.eq_ignore_ascii_case(key) {
+            v.attr("content")
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_lines(html: &str) -> Vec<String> {
+        let doc = Html::parse_document(html);
+        let body = first(&doc, &sel("body")).expect("body");
+        lines(body, &|_| false)
+    }
+
+    #[test]
+    fn inline_elements_do_not_break_lines() {
+        let l = body_lines(
+            "<p>党委\n<a class=keylink href=/tag/x>书记</a>\n“创新突破”<span lang=EN-US>2020</span>年</p>",
+        );
+        assert_eq!(l, vec!["党委 书记 “创新突破”2020年"]);
+    }
+
+    #[test]
+    fn br_runs_and_blocks_break_lines() {
+        let l =
+            body_lines("<div>甲<br><br><br>乙<p>丙</p>丁<script>x()</script><img alt=图></div>");
+        assert_eq!(l, vec!["甲", "乙", "丙", "丁"]);
+    }
+
+    #[test]
+    fn nbsp_and_ideographic_space_are_kept() {
+        let l = body_lines("<td>\u{a0}\u{a0}甲\u{3000}\u{3000}乙</td>");
+        assert_eq!(l, vec!["\u{a0}\u{a0}甲\u{3000}\u{3000}乙"]);
+    }
+}

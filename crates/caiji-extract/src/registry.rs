@@ -1,0 +1,83 @@
+//! Extractors by name, and the one entry point from raw bytes to a record.
+
+use crate::charset::{CharsetDecision, decode};
+use crate::generic::Generic;
+use crate::{Extractor, Flag, Page, Record, sites};
+
+/// All extractors caiji knows, by name.
+pub struct Registry {
+    extractors: Vec<&'static dyn Extractor>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        let mut extractors: Vec<&'static dyn Extractor> = sites::ALL.to_vec();
+        extractors.push(&Generic);
+        Self { extractors }
+    }
+}
+
+impl Registry {
+    pub fn get(&self, name: &str) -> Option<&'static dyn Extractor> {
+        self.extractors.iter().copied().find(|e| e.name() == name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.extractors.iter().map(|e| e.name())
+    }
+}
+
+/// Why a body is not handed to an HTML extractor.
+pub fn not_html_reason(bytes: &[u8], content_type: Option<&str>) -> Option<String> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Some("empty body".into());
+    }
+    if let Some(ct) = content_type {
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if !mime.is_empty()
+            && !mime.contains("html")
+            && !mime.starts_with("text/")
+            && mime != "application/octet-stream"
+        {
+            return Some(format!("content type {mime}"));
+        }
+    }
+    let head = &bytes[..bytes.len().min(1024)];
+    if head.starts_with(b"%PDF-") {
+        return Some("PDF document".into());
+    }
+    // Text never contains NUL; binary formats almost always do early on.
+    if head.contains(&0) {
+        return Some("binary content".into());
+    }
+    None
+}
+
+/// Decodes `bytes` through the charset pipeline and runs `extractor` on them. Bodies that are
+/// not HTML give a record flagged `not_html` and no paragraphs.
+pub fn extract_bytes(
+    extractor: &dyn Extractor,
+    bytes: &[u8],
+    url: &str,
+    content_type: Option<&str>,
+) -> (Record, Option<CharsetDecision>) {
+    if let Some(reason) = not_html_reason(bytes, content_type) {
+        let mut rec = Record::new(url, extractor);
+        rec.flag(Flag::NotHtml);
+        rec.meta
+            .insert("not_html".into(), serde_json::Value::String(reason));
+        return (rec, None);
+    }
+    let decoded = decode(bytes, content_type);
+    let page = Page {
+        url,
+        html: &decoded.text,
+        charset: Some(&decoded.decision),
+    };
+    (extractor.extract(&page), Some(decoded.decision))
+}

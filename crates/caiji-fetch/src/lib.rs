@@ -1,0 +1,510 @@
+//! caiji's polite HTTP fetcher. Knows nothing of SQL or of extraction.
+//!
+//! - one `governor` limiter per host (rate from config; robots.txt `Crawl-delay` honoured up
+//!   to a cap), hosts independent of each other;
+//! - robots.txt fetched once per host per [`Fetcher`] (one crawl run), cached and obeyed
+//!   (RFC 9309: 4xx = everything allowed, 5xx or unreachable = everything disallowed);
+//! - limits with recorded outcomes: connect and total timeouts, body size, redirects (chain
+//!   recorded, loops stopped), retries with exponential backoff and jitter on timeouts, network
+//!   errors and 5xx; 429/503 `Retry-After` pauses that host only;
+//! - bodies returned exactly as received after transfer decoding (gzip, deflate, br).
+
+mod host;
+pub mod robots;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{Mutex, OnceCell};
+use url::Url;
+
+use host::HostState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Fetcher settings (from `config/caiji.toml` `[fetch]`, per-site overrides on top).
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    pub user_agent: String,
+    /// Minimum gap between two requests to one host.
+    pub min_interval: Duration,
+    /// Per-host overrides of `min_interval`.
+    pub host_intervals: HashMap<String, Duration>,
+    /// robots.txt `Crawl-delay` is obeyed up to this.
+    pub crawl_delay_cap: Duration,
+    pub connect_timeout: Duration,
+    /// From the start of the request until the last body byte.
+    pub total_timeout: Duration,
+    pub max_body_bytes: u64,
+    pub max_redirects: usize,
+    /// Extra attempts after the first, on timeouts, network errors, 5xx and 429.
+    pub max_retries: u32,
+    pub retry_base_delay: Duration,
+    /// A `Retry-After` longer than this is not waited for: the fetch fails with the status.
+    pub max_retry_after: Duration,
+    /// Obey robots.txt (only tests of the fetcher itself turn this off).
+    pub obey_robots: bool,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            user_agent: concat!(
+                "caiji/",
+                env!("CARGO_PKG_VERSION"),
+                " (+https://example.invalid/caiji)"
+            )
+            .into(),
+            min_interval: Duration::from_secs(1),
+            host_intervals: HashMap::new(),
+            crawl_delay_cap: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            total_timeout: Duration::from_secs(30),
+            max_body_bytes: 10 * 1024 * 1024,
+            max_redirects: 10,
+            max_retries: 3,
+            retry_base_delay: Duration::from_millis(500),
+            max_retry_after: Duration::from_secs(120),
+            obey_robots: true,
+        }
+    }
+}
+
+/// How a fetch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    HttpStatus,
+    TooLarge,
+    Timeout,
+    RedirectLoop,
+    TooManyRedirects,
+    NetworkError,
+    /// robots.txt forbids the URL: nothing was requested.
+    Disallowed,
+}
+
+/// One redirect hop.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hop {
+    pub url: String,
+    pub status: u16,
+    pub location: Option<String>,
+}
+
+/// Everything known about one fetch (after retries).
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub url: Url,
+    pub final_url: Option<Url>,
+    pub redirect_chain: Vec<Hop>,
+    pub status: Option<u16>,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Bytes>,
+    pub outcome: Outcome,
+    pub error: Option<String>,
+    pub attempts: u32,
+    pub fetched_at: DateTime<Utc>,
+    pub duration: Duration,
+}
+
+impl Fetched {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Headers as a JSON object of name → list of values.
+    pub fn headers_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        for (k, v) in &self.headers {
+            let entry = map
+                .entry(k.clone())
+                .or_insert_with(|| serde_json::Value::Array(vec![]));
+            if let serde_json::Value::Array(a) = entry {
+                a.push(serde_json::Value::String(v.clone()));
+            }
+        }
+        serde_json::Value::Object(map)
+    }
+}
+
+/// The fetcher for one crawl run.
+pub struct Fetcher {
+    client: reqwest::Client,
+    config: FetchConfig,
+    /// Hosts served by a loopback replay server: host → its address (plain HTTP, `Host` header).
+    routes: HashMap<String, SocketAddr>,
+    hosts: Mutex<HashMap<String, Arc<OnceCell<Arc<HostState>>>>>,
+}
+
+impl Fetcher {
+    pub fn new(config: FetchConfig) -> Result<Self, FetchError> {
+        Self::with_routes(config, HashMap::new())
+    }
+
+    /// A fetcher that sends requests for the given hosts to loopback servers instead of the
+    /// network (`caiji crawl --replay`); every other rule applies unchanged.
+    pub fn with_routes(
+        config: FetchConfig,
+        routes: HashMap<String, SocketAddr>,
+    ) -> Result<Self, FetchError> {
+        if config.max_body_bytes == 0 {
+            return Err(FetchError::Config("max_body_bytes must be positive".into()));
+        }
+        let client = reqwest::Client::builder()
+            .user_agent(config.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::none()) // followed by hand, to record the chain
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.total_timeout)
+            .gzip(true)
+            .deflate(true)
+            .brotli(true)
+            .build()?;
+        Ok(Self {
+            client,
+            config,
+            routes,
+            hosts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn config(&self) -> &FetchConfig {
+        &self.config
+    }
+
+    /// Sitemaps named by a host's robots.txt (fetching it if needed).
+    pub async fn robots_sitemaps(&self, url: &Url) -> Vec<String> {
+        self.host(url).await.sitemaps()
+    }
+
+    /// The effective gap between requests to the host of `url` (rate and Crawl-delay).
+    pub async fn effective_interval(&self, url: &Url) -> Duration {
+        self.host(url).await.interval
+    }
+
+    /// The state of a host, loading its robots.txt on first use (once, even when several
+    /// tasks ask at the same moment).
+    async fn host(&self, url: &Url) -> Arc<HostState> {
+        let cell = {
+            let mut hosts = self.hosts.lock().await;
+            hosts.entry(host_key(url)).or_default().clone()
+        };
+        cell.get_or_init(|| async { Arc::new(HostState::load(self, url).await) })
+            .await
+            .clone()
+    }
+
+    /// Fetches `url` politely: robots, rate limit, retries, redirects, limits.
+    pub async fn fetch(&self, url: &Url) -> Fetched {
+        let started = Instant::now();
+        let fetched_at = Utc::now();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut result = self.fetch_once(url).await;
+            result.attempts = attempts;
+            result.fetched_at = fetched_at;
+            result.duration = started.elapsed();
+            let retry_after = retry_after(&result);
+            let retryable = match result.outcome {
+                Outcome::Timeout | Outcome::NetworkError => true,
+                Outcome::HttpStatus => result.status.is_some_and(|s| s >= 500 || s == 429),
+                _ => false,
+            };
+            if !retryable || attempts > self.config.max_retries {
+                return result;
+            }
+            let host = self.host(result.final_url.as_ref().unwrap_or(url)).await;
+            match retry_after {
+                Some(wait) if wait > self.config.max_retry_after => {
+                    result.error = Some(format!(
+                        "Retry-After {}s exceeds the {}s cap",
+                        wait.as_secs(),
+                        self.config.max_retry_after.as_secs()
+                    ));
+                    return result;
+                }
+                Some(wait) => {
+                    tracing::info!(url = %url, wait_s = wait.as_secs_f64(), "Retry-After: pausing host");
+                    host.pause_for(wait).await;
+                }
+                None => {
+                    let wait = backoff(self.config.retry_base_delay, attempts);
+                    tracing::debug!(url = %url, attempt = attempts, wait_ms = wait.as_millis() as u64, outcome = ?result.outcome, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn fetch_once(&self, url: &Url) -> Fetched {
+        let mut current = url.clone();
+        let mut chain: Vec<Hop> = Vec::new();
+        let mut out = Fetched {
+            url: url.clone(),
+            final_url: None,
+            redirect_chain: Vec::new(),
+            status: None,
+            headers: Vec::new(),
+            body: None,
+            outcome: Outcome::NetworkError,
+            error: None,
+            attempts: 0,
+            fetched_at: Utc::now(),
+            duration: Duration::ZERO,
+        };
+        loop {
+            let host = self.host(&current).await;
+            if self.config.obey_robots && !host.allowed(&current) {
+                out.outcome = Outcome::Disallowed;
+                out.error = Some(format!("robots.txt disallows {current}"));
+                out.redirect_chain = chain;
+                return out;
+            }
+            host.wait_turn().await;
+            let request = match self.request(&current) {
+                Ok(r) => r,
+                Err(msg) => {
+                    out.error = Some(msg);
+                    out.redirect_chain = chain;
+                    return out;
+                }
+            };
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    out.outcome = if e.is_timeout() {
+                        Outcome::Timeout
+                    } else {
+                        Outcome::NetworkError
+                    };
+                    out.error = Some(error_chain(&e));
+                    out.final_url = Some(current);
+                    out.redirect_chain = chain;
+                    return out;
+                }
+            };
+            let status = response.status().as_u16();
+            out.status = Some(status);
+            out.headers = response
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            out.final_url = Some(current.clone());
+            if response.status().is_redirection()
+                && let Some(location) = response.headers().get(reqwest::header::LOCATION)
+            {
+                let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
+                chain.push(Hop {
+                    url: current.to_string(),
+                    status,
+                    location: Some(location.clone()),
+                });
+                let next = match current.join(&location) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        out.outcome = Outcome::NetworkError;
+                        out.error = Some(format!("bad Location {location:?}: {e}"));
+                        out.redirect_chain = chain;
+                        return out;
+                    }
+                };
+                if next == *url || chain.iter().any(|h| h.url == next.as_str()) {
+                    out.outcome = Outcome::RedirectLoop;
+                    out.error = Some(format!(
+                        "redirect loop back to {next} after {} hops",
+                        chain.len()
+                    ));
+                    out.redirect_chain = chain;
+                    return out;
+                }
+                if chain.len() >= self.config.max_redirects {
+                    out.outcome = Outcome::TooManyRedirects;
+                    out.error = Some(format!("more than {} redirects", self.config.max_redirects));
+                    out.redirect_chain = chain;
+                    return out;
+                }
+                current = next;
+                continue;
+            }
+            out.redirect_chain = chain;
+            let retry_after_header = out.header("retry-after").map(str::to_string);
+            if matches!(status, 429 | 503)
+                && let Some(ra) = retry_after_header.as_deref().and_then(parse_retry_after)
+            {
+                // Pause the host now, before the caller's retry, so no other task of this
+                // host sneaks a request in.
+                host.pause_for(ra.min(self.config.max_retry_after)).await;
+            }
+            match self.read_body(response).await {
+                Ok(body) => {
+                    out.body = Some(body);
+                    out.outcome = if (200..300).contains(&status) {
+                        Outcome::Ok
+                    } else {
+                        Outcome::HttpStatus
+                    };
+                }
+                Err((outcome, msg)) => {
+                    out.outcome = outcome;
+                    out.error = Some(msg);
+                }
+            }
+            return out;
+        }
+    }
+
+    /// The request for `url`: to the network, or to the replay server routing its host. In
+    /// replay mode a host without a route is refused, so a replay never reaches the network.
+    fn request(&self, url: &Url) -> Result<reqwest::RequestBuilder, String> {
+        let host = url.host_str().unwrap_or_default();
+        if self.routes.is_empty() {
+            return Ok(self.client.get(url.clone()));
+        }
+        let Some(addr) = self.routes.get(host) else {
+            return Err(format!(
+                "replay mode: no recorded site serves host {host:?}"
+            ));
+        };
+        let mut target = format!("http://{addr}{}", url.path());
+        if let Some(q) = url.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        let host_header = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        Ok(self
+            .client
+            .get(target)
+            .header(reqwest::header::HOST, host_header)
+            .header("x-caiji-replay-scheme", url.scheme()))
+    }
+
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes, (Outcome, String)> {
+        let limit = self.config.max_body_bytes;
+        if let Some(len) = response.content_length()
+            && len > limit
+        {
+            return Err((
+                Outcome::TooLarge,
+                format!("Content-Length {len} exceeds the {limit}-byte limit"),
+            ));
+        }
+        let mut body = BytesMut::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() as u64 + chunk.len() as u64 > limit {
+                        return Err((
+                            Outcome::TooLarge,
+                            format!("body exceeds the {limit}-byte limit"),
+                        ));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(body.freeze()),
+                Err(e) if e.is_timeout() => {
+                    return Err((
+                        Outcome::Timeout,
+                        format!(
+                            "body not complete after {:?}: {}",
+                            self.config.total_timeout,
+                            error_chain(&e)
+                        ),
+                    ));
+                }
+                Err(e) => return Err((Outcome::NetworkError, error_chain(&e))),
+            }
+        }
+    }
+}
+
+fn host_key(url: &Url) -> String {
+    format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
+        + &url.port().map(|p| format!(":{p}")).unwrap_or_default()
+}
+
+fn retry_after(f: &Fetched) -> Option<Duration> {
+    if !matches!(f.status, Some(429 | 503)) {
+        return None;
+    }
+    f.header("retry-after").and_then(parse_retry_after)
+}
+
+/// `Retry-After: <seconds>` or `Retry-After: <HTTP-date>`.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = DateTime::parse_from_rfc2822(v).ok()?;
+    let delta = when.with_timezone(&Utc) - Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Exponential backoff with full jitter in the upper half: base·2^(n-1) · [0.5, 1).
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(1 << attempt.saturating_sub(1).min(10));
+    let jitter: f64 = 0.5 + rand::random::<f64>() * 0.5;
+    exp.mul_f64(jitter)
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn backoff_grows() {
+        let b = Duration::from_millis(100);
+        for _ in 0..20 {
+            let one = backoff(b, 1);
+            let three = backoff(b, 3);
+            assert!(one >= Duration::from_millis(50) && one < Duration::from_millis(100));
+            assert!(three >= Duration::from_millis(200) && three < Duration::from_millis(400));
+        }
+    }
+}

@@ -1,0 +1,21 @@
+# caiji tasks. `cargo install just` to use them.
+
+# crawl the recorded sites into the default archive and print what landed
+demo:
+    cargo run --release -p caiji -- demo
+
+# every test (real PostgreSQL, loopback HTTP)
+test:
+    scripts/install-deps.sh && cargo test --workspace
+
+# formatting and lints, as CI expects them
+lint:
+    cargo fmt --all --check
+    cargo clippy --all-targets -- -D warnings
+
+# psql on the archive
+db:
+    psql "$(cargo run -q -p caiji -- db url)"
+
+db-stop:
+    cargo run -q -p caiji -- db stop

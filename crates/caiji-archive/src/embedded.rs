@@ -46,18 +46,9 @@ impl EmbeddedCluster {
     /// Locates the binaries; does not touch the disk.
     pub fn new(root: impl AsRef<Path>) -> Result<Self, ArchiveError> {
         let root = absolute(root.as_ref())?;
-        let bin_dir =
-            find_bin_dir().ok_or_else(|| ArchiveError::MissingBinaries(INSTALL_HINT.into()))?;
-        let run_as = if is_root() {
-            Some("postgres".to_string())
-        } else {
-            None
-        };
-        Ok(Self {
-            root,
-            bin_dir,
-            run_as,
-        })
+        let bin_dir = find_bin_dir().ok_or_else(|| ArchiveError::MissingBinaries(INSTALL_HINT.into()))?;
+        let run_as = if is_root() { Some("postgres".to_string()) } else { None };
+        Ok(Self { root, bin_dir, run_as })
     }
 
     pub fn root(&self) -> &Path {
@@ -81,17 +72,11 @@ impl EmbeddedCluster {
 
     /// A URL that both sqlx and `psql` accept.
     pub fn url(&self) -> String {
-        format!(
-            "postgresql://{DB_NAME}@localhost/{DB_NAME}?host={}",
-            self.socket_dir().display()
-        )
+        format!("postgresql://{DB_NAME}@localhost/{DB_NAME}?host={}", self.socket_dir().display())
     }
 
     fn admin_url(&self) -> String {
-        format!(
-            "postgresql://{DB_NAME}@localhost/postgres?host={}",
-            self.socket_dir().display()
-        )
+        format!("postgresql://{DB_NAME}@localhost/postgres?host={}", self.socket_dir().display())
     }
 
     pub fn status(&self) -> Result<ClusterStatus, ArchiveError> {
@@ -99,15 +84,8 @@ impl EmbeddedCluster {
             return Ok(ClusterStatus::NotInitialised);
         }
         // pg_ctl status: 0 running, 3 not running, 4 no accessible data directory.
-        let out = self.pg_command(
-            "pg_ctl",
-            &["status", "-D", &self.data_dir().to_string_lossy()],
-        )?;
-        Ok(if out.status.success() {
-            ClusterStatus::Running
-        } else {
-            ClusterStatus::Stopped
-        })
+        let out = self.pg_command("pg_ctl", &["status", "-D", &self.data_dir().to_string_lossy()])?;
+        Ok(if out.status.success() { ClusterStatus::Running } else { ClusterStatus::Stopped })
     }
 
     /// Initialises (first time) and starts the cluster, and creates the `caiji` database.
@@ -185,31 +163,11 @@ impl EmbeddedCluster {
         );
         let out = self.pg_command(
             "pg_ctl",
-            &[
-                "start",
-                "-w",
-                "-t",
-                "60",
-                "-D",
-                &data.to_string_lossy(),
-                "-l",
-                &log.to_string_lossy(),
-                "-o",
-                &options,
-            ],
+            &["start", "-w", "-t", "60", "-D", &data.to_string_lossy(), "-l", &log.to_string_lossy(), "-o", &options],
         )?;
         if !out.status.success() {
             let tail = fs::read_to_string(&log)
-                .map(|s| {
-                    s.lines()
-                        .rev()
-                        .take(5)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect::<Vec<_>>()
-                        .join(" | ")
-                })
+                .map(|s| s.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | "))
                 .unwrap_or_default();
             return Err(ArchiveError::Cluster(format!(
                 "pg_ctl start failed: {} {}; server log: {tail}",
@@ -223,21 +181,15 @@ impl EmbeddedCluster {
     async fn ensure_database(&self) -> Result<(), ArchiveError> {
         use sqlx::Connection;
         let mut conn = connect_retrying(&self.admin_url()).await?;
-        let exists: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-                .bind(DB_NAME)
-                .fetch_optional(&mut conn)
-                .await?;
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+            .bind(DB_NAME)
+            .fetch_optional(&mut conn)
+            .await?;
         if exists.is_none() {
             // Two processes may race here; the loser sees duplicate_database (42P04).
-            if let Err(e) = sqlx::query("CREATE DATABASE caiji")
-                .execute(&mut conn)
-                .await
-            {
-                let duplicate = e
-                    .as_database_error()
-                    .and_then(|d| d.code())
-                    .is_some_and(|c| c == "42P04" || c == "23505");
+            if let Err(e) = sqlx::query("CREATE DATABASE caiji").execute(&mut conn).await {
+                let duplicate =
+                    e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "42P04" || c == "23505");
                 if !duplicate {
                     return Err(e.into());
                 }
@@ -251,17 +203,7 @@ impl EmbeddedCluster {
         if self.status()? != ClusterStatus::Running {
             return Ok(false);
         }
-        let out = self.pg_command(
-            "pg_ctl",
-            &[
-                "stop",
-                "-w",
-                "-m",
-                "fast",
-                "-D",
-                &self.data_dir().to_string_lossy(),
-            ],
-        )?;
+        let out = self.pg_command("pg_ctl", &["stop", "-w", "-m", "fast", "-D", &self.data_dir().to_string_lossy()])?;
         if !out.status.success() {
             return Err(ArchiveError::Cluster(format!(
                 "pg_ctl stop failed: {}",
@@ -271,11 +213,7 @@ impl EmbeddedCluster {
         Ok(true)
     }
 
-    fn pg_command(
-        &self,
-        program: &str,
-        args: &[&str],
-    ) -> Result<std::process::Output, ArchiveError> {
+    fn pg_command(&self, program: &str, args: &[&str]) -> Result<std::process::Output, ArchiveError> {
         let exe = self.bin_dir.join(program);
         let mut cmd = match &self.run_as {
             Some(user) => {
@@ -287,20 +225,13 @@ impl EmbeddedCluster {
         };
         cmd.args(args);
         // Neither the caller's locale nor its PG* variables may leak into the private cluster.
-        cmd.env("LC_ALL", "C.UTF-8")
-            .env_remove("PGDATA")
-            .env_remove("PGHOST")
-            .env_remove("PGPORT");
+        cmd.env("LC_ALL", "C.UTF-8").env_remove("PGDATA").env_remove("PGHOST").env_remove("PGPORT");
         cmd.current_dir(&self.root);
         cmd.output().map_err(|e| {
             ArchiveError::Cluster(format!(
                 "cannot run {} ({}): {e}",
                 exe.display(),
-                if self.run_as.is_some() {
-                    "via runuser"
-                } else {
-                    "directly"
-                }
+                if self.run_as.is_some() { "via runuser" } else { "directly" }
             ))
         })
     }
@@ -339,9 +270,7 @@ async fn connect_retrying(url: &str) -> Result<sqlx::PgConnection, ArchiveError>
             }
         }
     }
-    Err(last
-        .map(ArchiveError::from)
-        .unwrap_or_else(|| ArchiveError::Cluster("cannot connect".into())))
+    Err(last.map(ArchiveError::from).unwrap_or_else(|| ArchiveError::Cluster("cannot connect".into())))
 }
 
 fn find_bin_dir() -> Option<PathBuf> {

@@ -57,22 +57,19 @@ impl Archive {
     /// Rows left `in_progress` by a killed crawl go back to `pending`. Call only while holding
     /// the sites' crawl locks.
     pub async fn reset_in_progress(&self, sites: &[String]) -> Result<u64, ArchiveError> {
-        let r = sqlx::query("UPDATE frontier SET state = 'pending', updated_at = now() WHERE state = 'in_progress' AND site = ANY($1)")
-            .bind(sites)
-            .execute(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE frontier SET state = 'pending', updated_at = now() WHERE state = 'in_progress' AND site = ANY($1)",
+        )
+        .bind(sites)
+        .execute(&self.pool)
+        .await?;
         Ok(r.rows_affected())
     }
 
     /// Adds URLs; known ones are left alone, except that start, sitemap and list pages
     /// settled in an earlier run are queued again (they change between runs), and failed
     /// articles get another chance in a new run.
-    pub async fn enqueue(
-        &self,
-        run_id: i64,
-        site: &str,
-        urls: &[NewUrl],
-    ) -> Result<u64, ArchiveError> {
+    pub async fn enqueue(&self, run_id: i64, site: &str, urls: &[NewUrl]) -> Result<u64, ArchiveError> {
         if urls.is_empty() {
             return Ok(0);
         }
@@ -101,11 +98,7 @@ impl Archive {
     }
 
     /// Claims the next pending URL of a site (list pages before articles, then discovery order).
-    pub async fn claim_next(
-        &self,
-        run_id: i64,
-        site: &str,
-    ) -> Result<Option<FrontierItem>, ArchiveError> {
+    pub async fn claim_next(&self, run_id: i64, site: &str) -> Result<Option<FrontierItem>, ArchiveError> {
         let row: Option<(String, String, String, String, i32)> = sqlx::query_as(
             "UPDATE frontier SET state = 'in_progress', attempts = attempts + 1, last_run_id = $1, updated_at = now()
              WHERE canonical_url = (
@@ -119,24 +112,17 @@ impl Archive {
         .bind(site)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(
-            row.map(|(canonical_url, url, site, kind, attempts)| FrontierItem {
-                canonical_url,
-                url,
-                site,
-                kind: UrlKind::parse(&kind),
-                attempts,
-            }),
-        )
+        Ok(row.map(|(canonical_url, url, site, kind, attempts)| FrontierItem {
+            canonical_url,
+            url,
+            site,
+            kind: UrlKind::parse(&kind),
+            attempts,
+        }))
     }
 
     /// Settles a URL without a capture (robots disallowed, bad URL).
-    pub async fn mark(
-        &self,
-        canonical_url: &str,
-        state: &str,
-        error: Option<&str>,
-    ) -> Result<(), ArchiveError> {
+    pub async fn mark(&self, canonical_url: &str, state: &str, error: Option<&str>) -> Result<(), ArchiveError> {
         sqlx::query("UPDATE frontier SET state = $2, last_error = $3, updated_at = now() WHERE canonical_url = $1")
             .bind(canonical_url)
             .bind(state)

@@ -50,7 +50,7 @@ impl Archive {
         let options = PgConnectOptions::from_str(url)?.application_name("caiji");
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;

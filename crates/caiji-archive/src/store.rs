@@ -101,9 +101,7 @@ impl NewExtraction {
 
 impl Archive {
     pub async fn start_run(&self, run: &RunInfo) -> Result<i64, ArchiveError> {
-        let host = std::fs::read_to_string("/etc/hostname")
-            .ok()
-            .map(|s| s.trim().to_string());
+        let host = std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string());
         let id = sqlx::query_scalar(
             "INSERT INTO crawl_runs (command, arguments, sites, caiji_version, git_commit, hostname, pid)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -120,20 +118,13 @@ impl Archive {
         Ok(id)
     }
 
-    pub async fn finish_run(
-        &self,
-        run_id: i64,
-        outcome: &str,
-        counts: &Value,
-    ) -> Result<(), ArchiveError> {
-        sqlx::query(
-            "UPDATE crawl_runs SET finished_at = now(), outcome = $2, counts = $3 WHERE id = $1",
-        )
-        .bind(run_id)
-        .bind(outcome)
-        .bind(counts)
-        .execute(&self.pool)
-        .await?;
+    pub async fn finish_run(&self, run_id: i64, outcome: &str, counts: &Value) -> Result<(), ArchiveError> {
+        sqlx::query("UPDATE crawl_runs SET finished_at = now(), outcome = $2, counts = $3 WHERE id = $1")
+            .bind(run_id)
+            .bind(outcome)
+            .bind(counts)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -167,11 +158,7 @@ impl Archive {
         Ok(capture_id)
     }
 
-    pub async fn store_extraction(
-        &self,
-        capture_id: i64,
-        e: &NewExtraction,
-    ) -> Result<i64, ArchiveError> {
+    pub async fn store_extraction(&self, capture_id: i64, e: &NewExtraction) -> Result<i64, ArchiveError> {
         let mut tx = self.pool.begin().await?;
         let id = insert_extraction(&mut tx, capture_id, e).await?;
         tx.commit().await?;
@@ -179,19 +166,18 @@ impl Archive {
     }
 }
 
-async fn insert_capture(
-    tx: &mut Transaction<'_, Postgres>,
-    c: &NewCapture,
-) -> Result<i64, ArchiveError> {
+async fn insert_capture(tx: &mut Transaction<'_, Postgres>, c: &NewCapture) -> Result<i64, ArchiveError> {
     let (digest, length) = match &c.body {
         Some(body) => {
             let digest = sha256(body).to_vec();
-            sqlx::query("INSERT INTO bodies (sha256, length, content) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
-                .bind(&digest)
-                .bind(body.len() as i64)
-                .bind(body)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO bodies (sha256, length, content) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+            )
+            .bind(&digest)
+            .bind(body.len() as i64)
+            .bind(body)
+            .execute(&mut **tx)
+            .await?;
             (Some(digest), Some(body.len() as i64))
         }
         None => (None, None),

@@ -44,9 +44,7 @@ impl TestDb {
             chrono::Utc::now().timestamp_micros() % 1_000_000_000
         );
         let mut conn = PgConnection::connect(&server).await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
         conn.close().await.ok();
         let url = with_database(&server, &name);
         let archive = Archive::connect(&url).await?;

@@ -44,11 +44,7 @@ pub fn links(html: &str, page_url: &Url, encoding: Option<&'static Encoding>) ->
     let doc = Html::parse_document(html);
     let base = Selector::parse("base[href]")
         .ok()
-        .and_then(|s| {
-            doc.select(&s)
-                .next()
-                .and_then(|b| b.value().attr("href").and_then(|h| page_url.join(h).ok()))
-        })
+        .and_then(|s| doc.select(&s).next().and_then(|b| b.value().attr("href").and_then(|h| page_url.join(h).ok())))
         .unwrap_or_else(|| page_url.clone());
     let Ok(sel) = Selector::parse("a[href], area[href]") else {
         return Vec::new();
@@ -65,9 +61,7 @@ pub fn links(html: &str, page_url: &Url, encoding: Option<&'static Encoding>) ->
         }
         let options = Url::options().base_url(Some(&base));
         let parsed = match legacy {
-            Some(enc) => options
-                .encoding_override(Some(&|s: &str| encode_query(enc, s)))
-                .parse(href),
+            Some(enc) => options.encoding_override(Some(&|s: &str| encode_query(enc, s))).parse(href),
             None => options.parse(href),
         };
         if let Ok(u) = parsed
@@ -110,17 +104,10 @@ mod tests {
 
     #[test]
     fn canonical_form() {
-        let u =
-            Url::parse("HTTP://WWW.Example.COM:80/a/./b/../c.html?utm_source=x&id=3#top").unwrap();
-        assert_eq!(
-            canonicalize(&u).unwrap().as_str(),
-            "http://www.example.com/a/c.html?id=3"
-        );
+        let u = Url::parse("HTTP://WWW.Example.COM:80/a/./b/../c.html?utm_source=x&id=3#top").unwrap();
+        assert_eq!(canonicalize(&u).unwrap().as_str(), "http://www.example.com/a/c.html?id=3");
         let u = Url::parse("https://m.wnwk.com/doc/1.html?").unwrap();
-        assert_eq!(
-            canonicalize(&u).unwrap().as_str(),
-            "https://m.wnwk.com/doc/1.html"
-        );
+        assert_eq!(canonicalize(&u).unwrap().as_str(), "https://m.wnwk.com/doc/1.html");
         assert!(canonicalize(&Url::parse("ftp://x.org/").unwrap()).is_none());
     }
 
@@ -132,10 +119,7 @@ mod tests {
             &page,
             Some(encoding_rs::GBK),
         );
-        assert_eq!(
-            l[0].as_str(),
-            "http://www.328job.com/search.asp?kw=%D6%D0%CE%C4"
-        );
+        assert_eq!(l[0].as_str(), "http://www.328job.com/search.asp?kw=%D6%D0%CE%C4");
         assert_eq!(l[1].as_str(), "http://www.328job.com/news/show-1.html");
         assert_eq!(l.len(), 2);
     }

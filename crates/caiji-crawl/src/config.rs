@@ -67,10 +67,7 @@ pub struct CrawlSettings {
 
 impl Default for CrawlSettings {
     fn default() -> Self {
-        Self {
-            max_concurrent_sites: 16,
-            sites_dir: PathBuf::from("sites"),
-        }
+        Self { max_concurrent_sites: 16, sites_dir: PathBuf::from("sites") }
     }
 }
 
@@ -140,8 +137,7 @@ impl SiteConfig {
 
     /// sha256 of everything that shapes this site's extraction output besides the code.
     pub fn extractor_config_hash(&self) -> String {
-        let json =
-            serde_json::json!({"extractor": self.file.extractor, "extract": self.file.extract});
+        let json = serde_json::json!({"extractor": self.file.extractor, "extract": self.file.extract});
         caiji_archive::sha256_hex(json.to_string().as_bytes())
     }
 }
@@ -183,20 +179,32 @@ impl Config {
         let mut names: Vec<&str> = sites.iter().map(|s| s.name()).collect();
         names.sort();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-            return Err(CrawlError::Config(format!(
-                "two site files are named `{}`",
-                w[0]
-            )));
+            return Err(CrawlError::Config(format!("two site files are named `{}`", w[0])));
         }
-        Ok(Self {
-            global,
-            sites,
-            path: path.to_path_buf(),
-        })
+        Ok(Self { global, sites, path: path.to_path_buf() })
     }
 
     pub fn site(&self, name: &str) -> Option<&SiteConfig> {
         self.sites.iter().find(|s| s.name() == name)
+    }
+
+    /// The named sites (all when `names` is empty); an unknown name is a config error.
+    pub fn select_sites(&self, names: &[String]) -> Result<Vec<&SiteConfig>, CrawlError> {
+        let sites: Vec<&SiteConfig> = if names.is_empty() {
+            self.sites.iter().collect()
+        } else {
+            names
+                .iter()
+                .map(|n| {
+                    self.site(n)
+                        .ok_or_else(|| CrawlError::Config(format!("no site named `{n}` in {}", self.path.display())))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        if sites.is_empty() {
+            return Err(CrawlError::Config("no sites configured".into()));
+        }
+        Ok(sites)
     }
 
     /// The site whose hosts include `host`.
@@ -236,8 +244,7 @@ fn secs(s: f64) -> Duration {
 }
 
 fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CrawlError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CrawlError::Config(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| CrawlError::Config(format!("{}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| CrawlError::Config(format!("{}: {e}", path.display())))
 }
 
@@ -245,9 +252,7 @@ fn load_site(path: &Path) -> Result<SiteConfig, CrawlError> {
     let file: SiteFile = read_toml(path)?;
     let bad = |msg: String| CrawlError::Config(format!("{}: {msg}", path.display()));
     let compile = |pats: &[String]| -> Result<Vec<Regex>, CrawlError> {
-        pats.iter()
-            .map(|p| Regex::new(p).map_err(|e| bad(format!("pattern {p:?}: {e}"))))
-            .collect()
+        pats.iter().map(|p| Regex::new(p).map_err(|e| bad(format!("pattern {p:?}: {e}")))).collect()
     };
     let follow = compile(&file.follow)?;
     let articles = compile(&file.articles)?;
@@ -259,29 +264,15 @@ fn load_site(path: &Path) -> Result<SiteConfig, CrawlError> {
     }
     for u in file.start_urls.iter().chain(&file.sitemaps) {
         let parsed = url::Url::parse(u).map_err(|e| bad(format!("start URL {u:?}: {e}")))?;
-        if !parsed
-            .host_str()
-            .is_some_and(|h| file.hosts.iter().any(|x| x.eq_ignore_ascii_case(h)))
-        {
-            return Err(bad(format!(
-                "start URL {u} is not on one of the site's hosts"
-            )));
+        if !parsed.host_str().is_some_and(|h| file.hosts.iter().any(|x| x.eq_ignore_ascii_case(h))) {
+            return Err(bad(format!("start URL {u} is not on one of the site's hosts")));
         }
     }
-    if caiji_extract::Registry::default()
-        .get(&file.extractor)
-        .is_none()
-    {
+    if caiji_extract::Registry::default().get(&file.extractor).is_none() {
         return Err(bad(format!("unknown extractor `{}`", file.extractor)));
     }
     if let Some(cron) = &file.schedule {
-        cron.parse::<croner::Cron>()
-            .map_err(|e| bad(format!("schedule {cron:?}: {e}")))?;
+        cron.parse::<croner::Cron>().map_err(|e| bad(format!("schedule {cron:?}: {e}")))?;
     }
-    Ok(SiteConfig {
-        file,
-        follow,
-        articles,
-        path: path.to_path_buf(),
-    })
+    Ok(SiteConfig { file, follow, articles, path: path.to_path_buf() })
 }

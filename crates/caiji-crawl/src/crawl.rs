@@ -1,8 +1,9 @@
 //! The crawl loop: one worker per site (its hosts are fetched one request at a time, paced by
 //! the fetcher), sites in parallel.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +30,9 @@ pub struct CrawlOptions {
     pub max_pages: Option<u64>,
     /// Serve recorded sites from this folder on loopback instead of the network.
     pub replay: Option<PathBuf>,
+    /// Hosts routed to loopback servers the caller runs (tests); like `replay`, a crawl with
+    /// routes never reaches the network.
+    pub routes: HashMap<String, SocketAddr>,
     /// The command line, recorded on the run.
     pub arguments: serde_json::Value,
     /// Show a progress bar (terminals only).
@@ -71,21 +75,7 @@ pub async fn crawl(
     db_url: &str,
     opts: &CrawlOptions,
 ) -> Result<CrawlSummary, CrawlError> {
-    let sites: Vec<&SiteConfig> = if opts.sites.is_empty() {
-        config.sites.iter().collect()
-    } else {
-        opts.sites
-            .iter()
-            .map(|n| {
-                config.site(n).ok_or_else(|| {
-                    CrawlError::Config(format!("no site named `{n}` in {}", config.path.display()))
-                })
-            })
-            .collect::<Result<_, _>>()?
-    };
-    if sites.is_empty() {
-        return Err(CrawlError::Config("no sites configured".into()));
-    }
+    let sites = config.select_sites(&opts.sites)?;
     let names: Vec<String> = sites.iter().map(|s| s.name().to_string()).collect();
     // Cron-safe: a second crawl of a site already being crawled stops here.
     let locks = archive.lock_sites(db_url, &names).await?;
@@ -95,10 +85,11 @@ pub async fn crawl(
         None => None,
     };
     let fetch_config = config.fetch_config();
-    let fetcher = match &replay {
-        Some(server) => Fetcher::with_routes(fetch_config, server.routes())?,
-        None => Fetcher::new(fetch_config)?,
-    };
+    let mut routes = opts.routes.clone();
+    if let Some(server) = &replay {
+        routes.extend(server.routes());
+    }
+    let fetcher = Fetcher::with_routes(fetch_config, routes)?;
 
     let run = RunInfo {
         command: "crawl".into(),
@@ -110,10 +101,7 @@ pub async fn crawl(
     let run_id = archive.start_run(&run).await?;
     let resumed = archive.reset_in_progress(&names).await?;
     if resumed > 0 {
-        tracing::info!(
-            resumed,
-            "resuming URLs left in progress by an interrupted crawl"
-        );
+        tracing::info!(resumed, "resuming URLs left in progress by an interrupted crawl");
     }
     tracing::info!(run_id, sites = ?names, replay = opts.replay.is_some(), "crawl started");
 
@@ -135,9 +123,7 @@ pub async fn crawl(
         fetched: AtomicU64::new(0),
         progress,
     });
-    let semaphore = Arc::new(Semaphore::new(
-        config.global.crawl.max_concurrent_sites.max(1),
-    ));
+    let semaphore = Arc::new(Semaphore::new(config.global.crawl.max_concurrent_sites.max(1)));
     let workers = sites.iter().map(|site| {
         let ctx = ctx.clone();
         let semaphore = semaphore.clone();
@@ -154,11 +140,7 @@ pub async fn crawl(
         bar.finish_and_clear();
     }
 
-    let mut summary = CrawlSummary {
-        run_id,
-        sites: BTreeMap::new(),
-        outcome: String::new(),
-    };
+    let mut summary = CrawlSummary { run_id, sites: BTreeMap::new(), outcome: String::new() };
     let mut fatal = None;
     for (name, result) in results {
         match result {
@@ -212,10 +194,7 @@ impl RunContext {
     }
 }
 
-async fn crawl_site(
-    ctx: &RunContext,
-    site: &SiteConfig,
-) -> Result<SiteCounts, (SiteCounts, CrawlError)> {
+async fn crawl_site(ctx: &RunContext, site: &SiteConfig) -> Result<SiteCounts, (SiteCounts, CrawlError)> {
     let mut counts = SiteCounts::default();
     let name = site.name().to_string();
     let seeds = seed_urls(ctx, site).await;
@@ -236,10 +215,7 @@ async fn crawl_site(
             return Err((counts, e));
         }
         if let Some(bar) = &ctx.progress {
-            bar.set_message(format!(
-                "{name}: {} fetched, {} articles",
-                counts.fetched, counts.articles
-            ));
+            bar.set_message(format!("{name}: {} fetched, {} articles", counts.fetched, counts.articles));
         }
     }
     Ok(counts)
@@ -253,12 +229,7 @@ async fn seed_urls(ctx: &RunContext, site: &SiteConfig) -> Vec<NewUrl> {
             && let Some(c) = canon::canonicalize(&u)
             && !out.iter().any(|n| n.canonical_url == c.as_str())
         {
-            out.push(NewUrl {
-                canonical_url: c.to_string(),
-                url: raw.to_string(),
-                kind,
-                discovered_from: None,
-            });
+            out.push(NewUrl { canonical_url: c.to_string(), url: raw.to_string(), kind, discovered_from: None });
         }
     };
     for u in &site.file.start_urls {
@@ -267,18 +238,9 @@ async fn seed_urls(ctx: &RunContext, site: &SiteConfig) -> Vec<NewUrl> {
     for u in &site.file.sitemaps {
         push(u, UrlKind::Sitemap);
     }
-    if let Some(first) = site
-        .file
-        .start_urls
-        .first()
-        .and_then(|u| Url::parse(u).ok())
-    {
+    if let Some(first) = site.file.start_urls.first().and_then(|u| Url::parse(u).ok()) {
         for sm in ctx.fetcher.robots_sitemaps(&first).await {
-            if Url::parse(&sm)
-                .ok()
-                .and_then(|u| u.host_str().map(|h| site.owns_host(h)))
-                .unwrap_or(false)
-            {
+            if Url::parse(&sm).ok().and_then(|u| u.host_str().map(|h| site.owns_host(h))).unwrap_or(false) {
                 push(&sm, UrlKind::Sitemap);
             }
         }
@@ -293,18 +255,14 @@ async fn process(
     counts: &mut SiteCounts,
 ) -> Result<(), CrawlError> {
     let Ok(url) = Url::parse(&item.url) else {
-        ctx.archive
-            .mark(&item.canonical_url, "failed", Some("unparsable URL"))
-            .await?;
+        ctx.archive.mark(&item.canonical_url, "failed", Some("unparsable URL")).await?;
         counts.failed += 1;
         return Ok(());
     };
     let fetched = ctx.fetcher.fetch(&url).await;
     if fetched.outcome == Outcome::Disallowed {
         tracing::info!(url = %url, "robots.txt disallows: not fetched");
-        ctx.archive
-            .mark(&item.canonical_url, "disallowed", fetched.error.as_deref())
-            .await?;
+        ctx.archive.mark(&item.canonical_url, "disallowed", fetched.error.as_deref()).await?;
         counts.disallowed += 1;
         return Ok(());
     }
@@ -313,13 +271,9 @@ async fn process(
     let body = fetched.body.as_deref();
 
     // Decode once: the decision is recorded on the capture; the text feeds links and extraction.
-    let is_html = body.is_some_and(|b| {
-        caiji_extract::registry::not_html_reason(b, content_type.as_deref()).is_none()
-    });
+    let is_html = body.is_some_and(|b| caiji_extract::registry::not_html_reason(b, content_type.as_deref()).is_none());
     let decoded = match body {
-        Some(b) if is_html || item.kind == UrlKind::Sitemap => {
-            Some(caiji_extract::decode(b, content_type.as_deref()))
-        }
+        Some(b) if is_html || item.kind == UrlKind::Sitemap => Some(caiji_extract::decode(b, content_type.as_deref())),
         _ => None,
     };
 
@@ -327,12 +281,7 @@ async fn process(
     if fetched.outcome == Outcome::Ok && item.kind == UrlKind::Article {
         counts.articles += 1;
         if let (Some(bytes), Some(extractor)) = (body, ctx.registry.get(&site.file.extractor)) {
-            let (record, _) = caiji_extract::extract_bytes(
-                extractor,
-                bytes,
-                url.as_str(),
-                content_type.as_deref(),
-            );
+            let (record, _) = caiji_extract::extract_bytes(extractor, bytes, url.as_str(), content_type.as_deref());
             if record.has_flag(caiji_extract::Flag::NotHtml) {
                 tracing::info!(url = %url, "article body is not HTML: stored, not extracted");
             } else {
@@ -347,11 +296,9 @@ async fn process(
         let base = fetched.final_url.clone().unwrap_or_else(|| url.clone());
         let found = match (&decoded, item.kind) {
             (Some(d), UrlKind::Sitemap) => canon::sitemap_locs(&d.text),
-            (Some(d), _) => canon::links(
-                &d.text,
-                &base,
-                encoding_rs::Encoding::for_label(d.decision.encoding.as_bytes()),
-            ),
+            (Some(d), _) => {
+                canon::links(&d.text, &base, encoding_rs::Encoding::for_label(d.decision.encoding.as_bytes()))
+            }
             _ => Vec::new(),
         };
         let new: Vec<NewUrl> = found
@@ -381,11 +328,7 @@ async fn process(
             counts.ok += 1;
             "done"
         }
-        Outcome::HttpStatus
-            if fetched
-                .status
-                .is_some_and(|s| (400..500).contains(&s) && s != 429) =>
-        {
+        Outcome::HttpStatus if fetched.status.is_some_and(|s| (400..500).contains(&s) && s != 429) => {
             counts.gone += 1;
             "gone"
         }
@@ -403,9 +346,7 @@ async fn process(
         content_type,
         decoded.as_ref().map(|d| &d.decision),
     );
-    ctx.archive
-        .store_capture(&capture, extraction.as_ref(), Some(state))
-        .await?;
+    ctx.archive.store_capture(&capture, extraction.as_ref(), Some(state)).await?;
     tracing::debug!(url = %url, status = ?fetched.status, outcome = ?fetched.outcome, "captured");
     Ok(())
 }
@@ -458,11 +399,7 @@ fn to_new_capture(
 }
 
 /// An extractor's record as an `extractions` row.
-pub fn to_new_extraction(
-    record: caiji_extract::Record,
-    site: &SiteConfig,
-    run_id: i64,
-) -> NewExtraction {
+pub fn to_new_extraction(record: caiji_extract::Record, site: &SiteConfig, run_id: i64) -> NewExtraction {
     let published_ts = record.published_at.as_deref().and_then(parse_published);
     NewExtraction {
         extractor: record.extractor,
@@ -486,9 +423,5 @@ fn parse_published(s: &str) -> Option<chrono::NaiveDateTime> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M"))
         .ok()
-        .or_else(|| {
-            NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d")
-                .ok()?
-                .and_hms_opt(0, 0, 0)
-        })
+        .or_else(|| NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0))
 }

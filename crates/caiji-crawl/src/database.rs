@@ -21,9 +21,7 @@ impl DatabaseTarget {
         if let Some(url) = &config.global.database.url {
             return Ok(Self::Url(url.clone()));
         }
-        Ok(Self::Embedded(EmbeddedCluster::new(
-            &config.global.database.data_dir,
-        )?))
+        Ok(Self::Embedded(EmbeddedCluster::new(&config.global.database.data_dir)?))
     }
 
     /// The URL, starting the private cluster if needed.

@@ -32,9 +32,6 @@ pub enum CrawlError {
 
 impl CrawlError {
     pub fn is_lock_held(&self) -> bool {
-        matches!(
-            self,
-            Self::Archive(caiji_archive::ArchiveError::LockHeld(_))
-        )
+        matches!(self, Self::Archive(caiji_archive::ArchiveError::LockHeld(_)))
     }
 }

@@ -57,8 +57,8 @@ pub struct ReplayServer {
 impl ReplayServer {
     pub async fn start(dir: &Path) -> Result<Self, CrawlError> {
         let mut sites = HashMap::new();
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| CrawlError::Config(format!("replay dir {}: {e}", dir.display())))?;
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| CrawlError::Config(format!("replay dir {}: {e}", dir.display())))?;
         for entry in entries.filter_map(|e| e.ok()) {
             let toml_path = entry.path().join("site.toml");
             if !toml_path.is_file() {
@@ -66,31 +66,20 @@ impl ReplayServer {
             }
             let text = std::fs::read_to_string(&toml_path)
                 .map_err(|e| CrawlError::Config(format!("{}: {e}", toml_path.display())))?;
-            let site: RecordedSite = toml::from_str(&text)
-                .map_err(|e| CrawlError::Config(format!("{}: {e}", toml_path.display())))?;
-            sites.insert(
-                site.host.to_ascii_lowercase(),
-                (entry.path().join("pages"), site.http_content_type),
-            );
+            let site: RecordedSite =
+                toml::from_str(&text).map_err(|e| CrawlError::Config(format!("{}: {e}", toml_path.display())))?;
+            sites.insert(site.host.to_ascii_lowercase(), (entry.path().join("pages"), site.http_content_type));
         }
         if sites.is_empty() {
-            return Err(CrawlError::Config(format!(
-                "replay dir {}: no <site>/site.toml found",
-                dir.display()
-            )));
+            return Err(CrawlError::Config(format!("replay dir {}: no <site>/site.toml found", dir.display())));
         }
         let mut hosts: Vec<String> = sites.keys().cloned().collect();
         hosts.sort();
-        let state = Arc::new(Served {
-            sites,
-            log: Mutex::new(Vec::new()),
-        });
+        let state = Arc::new(Served { sites, log: Mutex::new(Vec::new()) });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| CrawlError::Replay(format!("bind 127.0.0.1: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| CrawlError::Replay(e.to_string()))?;
+        let addr = listener.local_addr().map_err(|e| CrawlError::Replay(e.to_string()))?;
         let app = Router::new().fallback(serve).with_state(state.clone());
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -98,12 +87,7 @@ impl ReplayServer {
             }
         });
         tracing::info!(%addr, hosts = ?hosts, "replay server started");
-        Ok(Self {
-            addr,
-            hosts,
-            state,
-            task,
-        })
+        Ok(Self { addr, hosts, state, task })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -155,21 +139,14 @@ async fn serve(State(state): State<Arc<Served>>, headers: HeaderMap, uri: Uri) -
             },
             None => StatusCode::NOT_FOUND.into_response(),
         },
-        None => (
-            StatusCode::MISDIRECTED_REQUEST,
-            "no recorded site for this host",
-        )
-            .into_response(),
+        None => (StatusCode::MISDIRECTED_REQUEST, "no recorded site for this host").into_response(),
     };
     if let Ok(mut log) = state.log.lock() {
         log.push(LoggedRequest {
             at: Instant::now(),
             host,
             path: uri.path_and_query().map(|p| p.to_string()).unwrap_or(path),
-            user_agent: headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
             status: response.status().as_u16(),
         });
     }
@@ -192,9 +169,8 @@ fn file_for(pages: &Path, url_path: &str) -> Option<PathBuf> {
 }
 
 fn percent_decode(s: &str) -> Option<String> {
-    let bytes: Vec<u8> =
-        url::form_urlencoded::parse(format!("p={}", s.replace('+', "%2B")).as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned().into_bytes())?;
+    let bytes: Vec<u8> = url::form_urlencoded::parse(format!("p={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned().into_bytes())?;
     String::from_utf8(bytes).ok()
 }

@@ -66,44 +66,28 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
     let header_label = content_type.and_then(charset_param);
     let meta_label = prescan_meta_charset(&bytes[..bytes.len().min(PRESCAN_BYTES)]);
 
-    let (encoding, source, bom, detected, body) =
-        if let Some((enc, bom_len)) = Encoding::for_bom(bytes) {
-            (
-                enc,
-                CharsetSource::Bom,
-                Some(enc.name()),
-                None,
-                &bytes[bom_len..],
-            )
-        } else if let Some(enc) = header_label.as_deref().and_then(label_to_encoding) {
-            (enc, CharsetSource::Header, None, None, bytes)
-        } else if let Some(enc) = meta_label.as_deref().and_then(label_to_encoding) {
-            (enc, CharsetSource::Meta, None, None, bytes)
-        } else {
-            let guess = detect(bytes);
-            (
-                guess,
-                CharsetSource::Detector,
-                None,
-                Some(guess.name()),
-                bytes,
-            )
-        };
-
-    // A legacy label on bytes that are entirely valid UTF-8 (and not plain ASCII) is a stale label.
-    let (encoding, source) = if encoding != UTF_8
-        && source != CharsetSource::Bom
-        && !body.is_ascii()
-        && std::str::from_utf8(body).is_ok()
-    {
-        (UTF_8, CharsetSource::Utf8Valid)
+    let (encoding, source, bom, detected, body) = if let Some((enc, bom_len)) = Encoding::for_bom(bytes) {
+        (enc, CharsetSource::Bom, Some(enc.name()), None, &bytes[bom_len..])
+    } else if let Some(enc) = header_label.as_deref().and_then(label_to_encoding) {
+        (enc, CharsetSource::Header, None, None, bytes)
+    } else if let Some(enc) = meta_label.as_deref().and_then(label_to_encoding) {
+        (enc, CharsetSource::Meta, None, None, bytes)
     } else {
-        (encoding, source)
+        let guess = detect(bytes);
+        (guess, CharsetSource::Detector, None, Some(guess.name()), bytes)
     };
 
+    // A legacy label on bytes that are entirely valid UTF-8 (and not plain ASCII) is a stale label.
+    let (encoding, source) =
+        if encoding != UTF_8 && source != CharsetSource::Bom && !body.is_ascii() && std::str::from_utf8(body).is_ok() {
+            (UTF_8, CharsetSource::Utf8Valid)
+        } else {
+            (encoding, source)
+        };
+
     let (text, _had_errors) = encoding.decode_without_bom_handling(body);
-    let replacement_chars = text.chars().filter(|&c| c == '\u{FFFD}').count()
-        - body_replacement_chars_already_present(body, encoding);
+    let replacement_chars =
+        text.chars().filter(|&c| c == '\u{FFFD}').count() - body_replacement_chars_already_present(body, encoding);
     Decoded {
         text: text.into_owned(),
         decision: CharsetDecision {
@@ -164,11 +148,7 @@ pub fn prescan_meta_charset(head: &[u8]) -> Option<String> {
             i = find(&lower, b"-->", i + 4).map_or(lower.len(), |j| j + 3);
             continue;
         }
-        if lower[i..].starts_with(b"<meta")
-            && lower
-                .get(i + 5)
-                .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/')
-        {
+        if lower[i..].starts_with(b"<meta") && lower.get(i + 5).is_some_and(|b| b.is_ascii_whitespace() || *b == b'/') {
             let end = find(&lower, b">", i).unwrap_or(lower.len());
             let tag = &lower[i + 5..end];
             if let Some(label) = charset_in_meta(tag) {
@@ -192,26 +172,18 @@ fn charset_in_meta(tag: &[u8]) -> Option<String> {
         return charset_in_meta(&tag[pos + 7..]);
     }
     j += 1;
-    while tag
-        .get(j)
-        .is_some_and(|b| b.is_ascii_whitespace() || *b == b'"' || *b == b'\'')
-    {
+    while tag.get(j).is_some_and(|b| b.is_ascii_whitespace() || *b == b'"' || *b == b'\'') {
         j += 1;
     }
     let start = j;
-    while tag.get(j).is_some_and(|b| {
-        !b.is_ascii_whitespace() && !matches!(b, b'"' | b'\'' | b';' | b'>' | b'/')
-    }) {
+    while tag.get(j).is_some_and(|b| !b.is_ascii_whitespace() && !matches!(b, b'"' | b'\'' | b';' | b'>' | b'/')) {
         j += 1;
     }
     (j > start).then(|| String::from_utf8_lossy(&tag[start..j]).into_owned())
 }
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    hay.get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    hay.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
 }
 
 #[cfg(test)]
@@ -271,13 +243,13 @@ mod tests {
     #[test]
     fn http_equiv_and_comments() {
         assert_eq!(
-            prescan_meta_charset(b"<!-- <meta charset=big5> --><META http-equiv=\"Content-Type\" content=\"text/html; charset=GBK\">").as_deref(),
+            prescan_meta_charset(
+                b"<!-- <meta charset=big5> --><META http-equiv=\"Content-Type\" content=\"text/html; charset=GBK\">"
+            )
+            .as_deref(),
             Some("gbk")
         );
-        assert_eq!(
-            charset_param("text/html;charset=gb2312").as_deref(),
-            Some("gb2312")
-        );
+        assert_eq!(charset_param("text/html;charset=gb2312").as_deref(), Some("gb2312"));
         assert_eq!(charset_param("text/html"), None);
     }
 }

@@ -52,9 +52,7 @@ pub fn drop_cjk_spaces(s: &str) -> String {
 
 /// Trims every kind of whitespace, including no-break and ideographic spaces.
 pub fn trim_all(s: &str) -> &str {
-    s.trim_matches(|c: char| {
-        c.is_whitespace() || c == '\u{a0}' || c == '\u{3000}' || c == '\u{feff}'
-    })
+    s.trim_matches(|c: char| c.is_whitespace() || c == '\u{a0}' || c == '\u{3000}' || c == '\u{feff}')
 }
 
 /// Splits a line at runs of two or more no-break/ideographic spaces: the only paragraph
@@ -80,19 +78,13 @@ pub fn split_on_space_runs(s: &str) -> Vec<String> {
         current.push(c);
     }
     parts.push(current);
-    parts
-        .into_iter()
-        .map(|p| trim_all(&p).to_string())
-        .filter(|p| !p.is_empty())
-        .collect()
+    parts.into_iter().map(|p| trim_all(&p).to_string()).filter(|p| !p.is_empty()).collect()
 }
 
 /// Ends with sentence punctuation (a real paragraph end, not a PDF page break).
 pub fn ends_sentence(s: &str) -> bool {
     let t = trim_all(s);
-    t.ends_with([
-        '。', '！', '？', '!', '?', '…', '：', ':', '；', ';', '”', '」', '）', ')', '》',
-    ])
+    t.ends_with(['。', '！', '？', '!', '?', '…', '：', ':', '；', ';', '”', '」', '）', ')', '》'])
 }
 
 /// ISO date from `YYYY-MM-DD` or `YYYY-MM-DD HH:MM[:SS]` text (precision kept).
@@ -116,8 +108,10 @@ pub fn iso_datetime(s: &str) -> Option<String> {
 fn date_regex() -> &'static regex::Regex {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     RE.get_or_init(|| {
-        regex::Regex::new(r"((?:19|20)\d{2})[-/.年]\s*(\d{1,2})[-/.月]\s*(\d{1,2})日?(?:[\sT]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?")
-            .unwrap_or_else(|e| panic!("built-in date regex: {e}"))
+        regex::Regex::new(
+            r"((?:19|20)\d{2})[-/.年]\s*(\d{1,2})[-/.月]\s*(\d{1,2})日?(?:[\sT]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?",
+        )
+        .unwrap_or_else(|e| panic!("built-in date regex: {e}"))
     })
 }
 
@@ -127,39 +121,21 @@ mod tests {
 
     #[test]
     fn cjk_spaces() {
-        assert_eq!(
-            drop_cjk_spaces("开年就是 “ 十四五 ” 开局"),
-            "开年就是“十四五”开局"
-        );
-        assert_eq!(
-            drop_cjk_spaces("2018 年,我曾在非洲偶遇 4 位"),
-            "2018 年,我曾在非洲偶遇 4 位"
-        );
-        assert_eq!(
-            drop_cjk_spaces("在 5G、AI 领域 加入 WTO 怎么办"),
-            "在 5G、AI 领域加入 WTO 怎么办"
-        );
+        assert_eq!(drop_cjk_spaces("开年就是 “ 十四五 ” 开局"), "开年就是“十四五”开局");
+        assert_eq!(drop_cjk_spaces("2018 年,我曾在非洲偶遇 4 位"), "2018 年,我曾在非洲偶遇 4 位");
+        assert_eq!(drop_cjk_spaces("在 5G、AI 领域 加入 WTO 怎么办"), "在 5G、AI 领域加入 WTO 怎么办");
         assert_eq!(drop_cjk_spaces(" 同志们"), "同志们");
     }
 
     #[test]
     fn space_runs() {
-        assert_eq!(
-            split_on_space_runs("甲。\u{a0}\u{a0}乙。\u{3000}丙 a\u{a0}b"),
-            vec!["甲。", "乙。", "丙 a b"]
-        );
+        assert_eq!(split_on_space_runs("甲。\u{a0}\u{a0}乙。\u{3000}丙 a\u{a0}b"), vec!["甲。", "乙。", "丙 a b"]);
     }
 
     #[test]
     fn dates() {
-        assert_eq!(
-            iso_datetime("时间:2021-11-03 10:32:35").as_deref(),
-            Some("2021-11-03T10:32:35")
-        );
-        assert_eq!(
-            iso_datetime("日期:2014-05-17 浏览").as_deref(),
-            Some("2014-05-17")
-        );
+        assert_eq!(iso_datetime("时间:2021-11-03 10:32:35").as_deref(), Some("2021-11-03T10:32:35"));
+        assert_eq!(iso_datetime("日期:2014-05-17 浏览").as_deref(), Some("2014-05-17"));
         assert_eq!(iso_datetime("2018年5月24日").as_deref(), Some("2018-05-24"));
         assert_eq!(iso_datetime("2018-13-24"), None);
     }

@@ -11,9 +11,8 @@ use scraper::{ElementRef, Html, Node, Selector};
 
 /// Elements whose content is never article text.
 const SKIPPED: &[&str] = &[
-    "script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "canvas", "img",
-    "picture", "video", "audio", "select", "option", "textarea", "button", "input", "head",
-    "title", "map", "frame", "frameset",
+    "script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "canvas", "img", "picture", "video",
+    "audio", "select", "option", "textarea", "button", "input", "head", "title", "map", "frame", "frameset",
 ];
 
 /// Elements that start and end a line.
@@ -184,9 +183,7 @@ pub fn meta_content(doc: &Html, key: &str) -> Option<String> {
         let v = m.value();
         let k = v.attr("name").or_else(|| v.attr("property"))?;
         if k.eq_ignore_ascii_case(key) {
-            v.attr("content")
-                .map(|c| c.trim().to_string())
-                .filter(|c| !c.is_empty())
+            v.attr("content").map(|c| c.trim().to_string()).filter(|c| !c.is_empty())
         } else {
             None
         }
@@ -205,16 +202,14 @@ mod tests {
 
     #[test]
     fn inline_elements_do_not_break_lines() {
-        let l = body_lines(
-            "<p>党委\n<a class=keylink href=/tag/x>书记</a>\n“创新突破”<span lang=EN-US>2020</span>年</p>",
-        );
+        let l =
+            body_lines("<p>党委\n<a class=keylink href=/tag/x>书记</a>\n“创新突破”<span lang=EN-US>2020</span>年</p>");
         assert_eq!(l, vec!["党委 书记 “创新突破”2020年"]);
     }
 
     #[test]
     fn br_runs_and_blocks_break_lines() {
-        let l =
-            body_lines("<div>甲<br><br><br>乙<p>丙</p>丁<script>x()</script><img alt=图></div>");
+        let l = body_lines("<div>甲<br><br><br>乙<p>丙</p>丁<script>x()</script><img alt=图></div>");
         assert_eq!(l, vec!["甲", "乙", "丙", "丁"]);
     }
 

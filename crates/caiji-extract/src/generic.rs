@@ -62,22 +62,13 @@ pub fn extract_into(doc: &Html, rec: &mut Record) {
 }
 
 fn title(doc: &Html) -> Option<String> {
-    let h1 = first(doc, &sel("h1"))
-        .map(dom::text_of)
-        .filter(|t| t.chars().count() >= 4);
+    let h1 = first(doc, &sel("h1")).map(dom::text_of).filter(|t| t.chars().count() >= 4);
     h1.or_else(|| meta_content(doc, "og:title"))
         .or_else(|| {
             first(doc, &sel("title")).map(|t| {
                 let t = dom::text_of(t);
                 // "文章标题_站点名" / "文章标题 - 站点名"
-                t.split(['_', '|'])
-                    .next()
-                    .unwrap_or(&t)
-                    .split(" - ")
-                    .next()
-                    .unwrap_or(&t)
-                    .trim()
-                    .to_string()
+                t.split(['_', '|']).next().unwrap_or(&t).split(" - ").next().unwrap_or(&t).trim().to_string()
             })
         })
         .filter(|t| !t.is_empty())
@@ -85,25 +76,10 @@ fn title(doc: &Html) -> Option<String> {
 
 fn is_boilerplate(el: &ElementRef<'_>) -> bool {
     let v = el.value();
-    let marker = format!(
-        "{} {}",
-        v.attr("class").unwrap_or(""),
-        v.attr("id").unwrap_or("")
-    )
-    .to_ascii_lowercase();
-    [
-        "share",
-        "comment",
-        "footer",
-        "breadcrumb",
-        "related",
-        "recommend",
-        "sidebar",
-        "nav",
-        "copyright",
-    ]
-    .iter()
-    .any(|k| marker.contains(k))
+    let marker = format!("{} {}", v.attr("class").unwrap_or(""), v.attr("id").unwrap_or("")).to_ascii_lowercase();
+    ["share", "comment", "footer", "breadcrumb", "related", "recommend", "sidebar", "nav", "copyright"]
+        .iter()
+        .any(|k| marker.contains(k))
 }
 
 struct Stats {
@@ -117,10 +93,7 @@ fn best_container(doc: &Html) -> Option<ElementRef<'_>> {
     let mut stats: HashMap<NodeId, Stats> = HashMap::new();
     collect(body, &mut stats);
     for el in body.descendants().filter_map(ElementRef::wrap) {
-        if !matches!(
-            el.value().name(),
-            "p" | "td" | "pre" | "div" | "section" | "li" | "span" | "font"
-        ) {
+        if !matches!(el.value().name(), "p" | "td" | "pre" | "div" | "section" | "li" | "span" | "font") {
             continue;
         }
         let own: String = el
@@ -130,19 +103,12 @@ fn best_container(doc: &Html) -> Option<ElementRef<'_>> {
                 _ => None,
             })
             .collect::<String>()
-            + &if el.value().name() == "p" {
-                dom::text_of(el)
-            } else {
-                String::new()
-            };
+            + &if el.value().name() == "p" { dom::text_of(el) } else { String::new() };
         let len = trim_all(&own).chars().count();
         if len < 20 {
             continue;
         }
-        let punct = own
-            .chars()
-            .filter(|c| "，。、；！？,;".contains(*c))
-            .count();
+        let punct = own.chars().filter(|c| "，。、；！？,;".contains(*c)).count();
         let score = 1.0 + punct as f64 + (len as f64 / 100.0).min(3.0);
         let mut node = el.parent();
         let mut weight = 1.0;
@@ -158,11 +124,7 @@ fn best_container(doc: &Html) -> Option<ElementRef<'_>> {
         .filter_map(|(id, s)| {
             let el = ElementRef::wrap(doc.tree.get(id)?)?;
             let st = stats.get(&id)?;
-            let density = if st.chars == 0 {
-                1.0
-            } else {
-                st.link_chars as f64 / st.chars as f64
-            };
+            let density = if st.chars == 0 { 1.0 } else { st.link_chars as f64 / st.chars as f64 };
             Some((el, s * (1.0 - density)))
         })
         .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.id().cmp(&a.0.id())))

@@ -33,12 +33,7 @@ pub fn not_html_reason(bytes: &[u8], content_type: Option<&str>) -> Option<Strin
         return Some("empty body".into());
     }
     if let Some(ct) = content_type {
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if !mime.is_empty()
             && !mime.contains("html")
             && !mime.starts_with("text/")
@@ -48,11 +43,20 @@ pub fn not_html_reason(bytes: &[u8], content_type: Option<&str>) -> Option<Strin
         }
     }
     let head = &bytes[..bytes.len().min(1024)];
-    if head.starts_with(b"%PDF-") {
-        return Some("PDF document".into());
+    const MAGIC: &[(&[u8], &str)] = &[
+        (b"%PDF-", "PDF document"),
+        (b"\x89PNG", "PNG image"),
+        (b"GIF8", "GIF image"),
+        (b"\xff\xd8\xff", "JPEG image"),
+        (b"PK\x03\x04", "ZIP archive (docx, xlsx, ...)"),
+        (b"\xd0\xcf\x11\xe0", "OLE document (doc, xls, ...)"),
+        (b"\x1f\x8b", "gzip data"),
+    ];
+    if let Some((_, what)) = MAGIC.iter().find(|(m, _)| head.starts_with(m)) {
+        return Some((*what).into());
     }
-    // Text never contains NUL; binary formats almost always do early on.
-    if head.contains(&0) {
+    // Binary formats are full of NUL bytes; a stray one in a broken page is still a page.
+    if head.iter().filter(|&&b| b == 0).count() > 8 {
         return Some("binary content".into());
     }
     None
@@ -69,15 +73,10 @@ pub fn extract_bytes(
     if let Some(reason) = not_html_reason(bytes, content_type) {
         let mut rec = Record::new(url, extractor);
         rec.flag(Flag::NotHtml);
-        rec.meta
-            .insert("not_html".into(), serde_json::Value::String(reason));
+        rec.meta.insert("not_html".into(), serde_json::Value::String(reason));
         return (rec, None);
     }
     let decoded = decode(bytes, content_type);
-    let page = Page {
-        url,
-        html: &decoded.text,
-        charset: Some(&decoded.decision),
-    };
+    let page = Page { url, html: &decoded.text, charset: Some(&decoded.decision) };
     (extractor.extract(&page), Some(decoded.decision))
 }

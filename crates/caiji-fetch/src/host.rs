@@ -25,24 +25,14 @@ pub(crate) struct HostState {
 impl HostState {
     pub(crate) async fn load(fetcher: &Fetcher, url: &Url) -> Self {
         let cfg = fetcher.config();
-        let robots = if cfg.obey_robots {
-            fetch_robots(fetcher, url).await
-        } else {
-            RobotsRules::AllowAll
-        };
+        let robots = if cfg.obey_robots { fetch_robots(fetcher, url).await } else { RobotsRules::AllowAll };
         let host = url.host_str().unwrap_or_default();
-        let base = cfg
-            .host_intervals
-            .get(host)
-            .copied()
-            .unwrap_or(cfg.min_interval);
+        let base = cfg.host_intervals.get(host).copied().unwrap_or(cfg.min_interval);
         let crawl_delay = robots
             .crawl_delay()
             .filter(|d| d.is_finite() && *d > 0.0)
             .map(|d| Duration::from_secs_f32(d).min(cfg.crawl_delay_cap));
-        let interval = base
-            .max(crawl_delay.unwrap_or(Duration::ZERO))
-            .max(Duration::from_millis(1));
+        let interval = base.max(crawl_delay.unwrap_or(Duration::ZERO)).max(Duration::from_millis(1));
         tracing::debug!(host = %host_key(url), interval_ms = interval.as_millis() as u64, ?crawl_delay, "host ready");
         let quota = Quota::with_period(interval)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
@@ -52,12 +42,7 @@ impl HostState {
             // The robots.txt request was this host's first: the next one waits a full interval.
             let _ = limiter.check();
         }
-        Self {
-            robots,
-            interval,
-            limiter,
-            paused_until: Mutex::new(None),
-        }
+        Self { robots, interval, limiter, paused_until: Mutex::new(None) }
     }
 
     pub(crate) fn allowed(&self, url: &Url) -> bool {
@@ -129,10 +114,7 @@ async fn fetch_robots(fetcher: &Fetcher, url: &Url) -> RobotsRules {
             return RobotsRules::DisallowAll(format!("robots.txt answered {status}"));
         }
         return match response.bytes().await {
-            Ok(body) => RobotsRules::parse(
-                &fetcher.config().user_agent,
-                &body[..body.len().min(ROBOTS_MAX_BYTES)],
-            ),
+            Ok(body) => RobotsRules::parse(&fetcher.config().user_agent, &body[..body.len().min(ROBOTS_MAX_BYTES)]),
             Err(e) => RobotsRules::DisallowAll(format!("robots.txt body: {e}")),
         };
     }

@@ -60,12 +60,7 @@ pub struct FetchConfig {
 impl Default for FetchConfig {
     fn default() -> Self {
         Self {
-            user_agent: concat!(
-                "caiji/",
-                env!("CARGO_PKG_VERSION"),
-                " (+https://example.invalid/caiji)"
-            )
-            .into(),
+            user_agent: concat!("caiji/", env!("CARGO_PKG_VERSION"), " (+https://example.invalid/caiji)").into(),
             min_interval: Duration::from_secs(1),
             host_intervals: HashMap::new(),
             crawl_delay_cap: Duration::from_secs(30),
@@ -122,19 +117,14 @@ pub struct Fetched {
 
 impl Fetched {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Headers as a JSON object of name → list of values.
     pub fn headers_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         for (k, v) in &self.headers {
-            let entry = map
-                .entry(k.clone())
-                .or_insert_with(|| serde_json::Value::Array(vec![]));
+            let entry = map.entry(k.clone()).or_insert_with(|| serde_json::Value::Array(vec![]));
             if let serde_json::Value::Array(a) = entry {
                 a.push(serde_json::Value::String(v.clone()));
             }
@@ -159,10 +149,7 @@ impl Fetcher {
 
     /// A fetcher that sends requests for the given hosts to loopback servers instead of the
     /// network (`caiji crawl --replay`); every other rule applies unchanged.
-    pub fn with_routes(
-        config: FetchConfig,
-        routes: HashMap<String, SocketAddr>,
-    ) -> Result<Self, FetchError> {
+    pub fn with_routes(config: FetchConfig, routes: HashMap<String, SocketAddr>) -> Result<Self, FetchError> {
         if config.max_body_bytes == 0 {
             return Err(FetchError::Config("max_body_bytes must be positive".into()));
         }
@@ -175,12 +162,7 @@ impl Fetcher {
             .deflate(true)
             .brotli(true)
             .build()?;
-        Ok(Self {
-            client,
-            config,
-            routes,
-            hosts: Mutex::new(HashMap::new()),
-        })
+        Ok(Self { client, config, routes, hosts: Mutex::new(HashMap::new()) })
     }
 
     pub fn config(&self) -> &FetchConfig {
@@ -204,9 +186,7 @@ impl Fetcher {
             let mut hosts = self.hosts.lock().await;
             hosts.entry(host_key(url)).or_default().clone()
         };
-        cell.get_or_init(|| async { Arc::new(HostState::load(self, url).await) })
-            .await
-            .clone()
+        cell.get_or_init(|| async { Arc::new(HostState::load(self, url).await) }).await.clone()
     }
 
     /// Fetches `url` politely: robots, rate limit, retries, redirects, limits.
@@ -288,11 +268,7 @@ impl Fetcher {
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    out.outcome = if e.is_timeout() {
-                        Outcome::Timeout
-                    } else {
-                        Outcome::NetworkError
-                    };
+                    out.outcome = if e.is_timeout() { Outcome::Timeout } else { Outcome::NetworkError };
                     out.error = Some(error_chain(&e));
                     out.final_url = Some(current);
                     out.redirect_chain = chain;
@@ -304,23 +280,14 @@ impl Fetcher {
             out.headers = response
                 .headers()
                 .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
+                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect();
             out.final_url = Some(current.clone());
             if response.status().is_redirection()
                 && let Some(location) = response.headers().get(reqwest::header::LOCATION)
             {
                 let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
-                chain.push(Hop {
-                    url: current.to_string(),
-                    status,
-                    location: Some(location.clone()),
-                });
+                chain.push(Hop { url: current.to_string(), status, location: Some(location.clone()) });
                 let next = match current.join(&location) {
                     Ok(n) => n,
                     Err(e) => {
@@ -332,10 +299,7 @@ impl Fetcher {
                 };
                 if next == *url || chain.iter().any(|h| h.url == next.as_str()) {
                     out.outcome = Outcome::RedirectLoop;
-                    out.error = Some(format!(
-                        "redirect loop back to {next} after {} hops",
-                        chain.len()
-                    ));
+                    out.error = Some(format!("redirect loop back to {next} after {} hops", chain.len()));
                     out.redirect_chain = chain;
                     return out;
                 }
@@ -360,11 +324,7 @@ impl Fetcher {
             match self.read_body(response).await {
                 Ok(body) => {
                     out.body = Some(body);
-                    out.outcome = if (200..300).contains(&status) {
-                        Outcome::Ok
-                    } else {
-                        Outcome::HttpStatus
-                    };
+                    out.outcome = if (200..300).contains(&status) { Outcome::Ok } else { Outcome::HttpStatus };
                 }
                 Err((outcome, msg)) => {
                     out.outcome = outcome;
@@ -383,9 +343,7 @@ impl Fetcher {
             return Ok(self.client.get(url.clone()));
         }
         let Some(addr) = self.routes.get(host) else {
-            return Err(format!(
-                "replay mode: no recorded site serves host {host:?}"
-            ));
+            return Err(format!("replay mode: no recorded site serves host {host:?}"));
         };
         let mut target = format!("http://{addr}{}", url.path());
         if let Some(q) = url.query() {
@@ -408,20 +366,14 @@ impl Fetcher {
         if let Some(len) = response.content_length()
             && len > limit
         {
-            return Err((
-                Outcome::TooLarge,
-                format!("Content-Length {len} exceeds the {limit}-byte limit"),
-            ));
+            return Err((Outcome::TooLarge, format!("Content-Length {len} exceeds the {limit}-byte limit")));
         }
         let mut body = BytesMut::new();
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() as u64 + chunk.len() as u64 > limit {
-                        return Err((
-                            Outcome::TooLarge,
-                            format!("body exceeds the {limit}-byte limit"),
-                        ));
+                        return Err((Outcome::TooLarge, format!("body exceeds the {limit}-byte limit")));
                     }
                     body.extend_from_slice(&chunk);
                 }
@@ -429,11 +381,7 @@ impl Fetcher {
                 Err(e) if e.is_timeout() => {
                     return Err((
                         Outcome::Timeout,
-                        format!(
-                            "body not complete after {:?}: {}",
-                            self.config.total_timeout,
-                            error_chain(&e)
-                        ),
+                        format!("body not complete after {:?}: {}", self.config.total_timeout, error_chain(&e)),
                     ));
                 }
                 Err(e) => return Err((Outcome::NetworkError, error_chain(&e))),
@@ -490,10 +438,7 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon"), None);
     }
 

@@ -49,11 +49,7 @@ impl RobotsRules {
 
 /// `caiji/0.1 (+https://…)` → `caiji`: robots groups match on the product token.
 pub fn product_token(user_agent: &str) -> String {
-    user_agent
-        .split(['/', ' '])
-        .next()
-        .unwrap_or(user_agent)
-        .to_string()
+    user_agent.split(['/', ' ']).next().unwrap_or(user_agent).to_string()
 }
 
 #[cfg(test)]
@@ -72,10 +68,7 @@ mod tests {
 
     #[test]
     fn wildcard_and_chinese_paths() {
-        let r = RobotsRules::parse(
-            "caiji",
-            b"User-agent: *\nDisallow: /*?lang=\nDisallow: /%E6%90%9C%E7%B4%A2/\n",
-        );
+        let r = RobotsRules::parse("caiji", b"User-agent: *\nDisallow: /*?lang=\nDisallow: /%E6%90%9C%E7%B4%A2/\n");
         assert!(!r.allowed("https://ttnews.xyz/a/1?lang=en"));
         assert!(!r.allowed("https://ttnews.xyz/搜索/x"));
         assert!(r.allowed("https://ttnews.xyz/a/1"));

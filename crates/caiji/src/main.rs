@@ -32,12 +32,7 @@ mod exit {
 #[command(name = "caiji", version, about = "采集: polite crawler, raw archive in PostgreSQL, per-site extraction", after_help = EXIT_CODES)]
 struct Cli {
     /// Global configuration file; site files live in its `sites/` folder.
-    #[arg(
-        long,
-        global = true,
-        env = "CAIJI_CONFIG",
-        default_value = "config/caiji.toml"
-    )]
+    #[arg(long, global = true, env = "CAIJI_CONFIG", default_value = "config/caiji.toml")]
     config: PathBuf,
     /// Log format on stderr: readable text or JSON lines (for cron and log shippers).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -111,10 +106,7 @@ enum DbAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");
@@ -153,17 +145,14 @@ async fn run(cli: Cli) -> u8 {
                 sites: args.sites,
                 max_pages: args.max_pages,
                 replay: args.replay,
+                routes: Default::default(),
                 arguments,
                 progress: true,
             };
             match crawl(&config, &opts).await {
                 Ok(summary) => {
                     print_crawl_summary(&summary);
-                    if summary.failed() > 0 {
-                        exit::DONE_WITH_FAILURES
-                    } else {
-                        exit::DONE
-                    }
+                    if summary.failed() > 0 { exit::DONE_WITH_FAILURES } else { exit::DONE }
                 }
                 Err(e) => report(&e),
             }
@@ -173,29 +162,24 @@ async fn run(cli: Cli) -> u8 {
                 Ok(mut c) => {
                     // Recorded sites on loopback: keep robots' Crawl-delay (job328 asks 10 s) but
                     // cap it at 1 s so the demo takes a minute, not several.
-                    c.global.fetch.crawl_delay_cap_secs =
-                        c.global.fetch.crawl_delay_cap_secs.min(1.0);
+                    c.global.fetch.crawl_delay_cap_secs = c.global.fetch.crawl_delay_cap_secs.min(1.0);
                     c
                 }
                 Err(e) => return report(&e),
             };
-            let arguments =
-                serde_json::json!({"command": "demo", "replay": replay, "crawl_delay_cap": 1.0});
+            let arguments = serde_json::json!({"command": "demo", "replay": replay, "crawl_delay_cap": 1.0});
             let opts = CrawlOptions {
                 sites: vec![],
                 max_pages: None,
                 replay: Some(replay),
+                routes: Default::default(),
                 arguments,
                 progress: true,
             };
             let code = match crawl(&config, &opts).await {
                 Ok(summary) => {
                     print_crawl_summary(&summary);
-                    if summary.failed() > 0 {
-                        exit::DONE_WITH_FAILURES
-                    } else {
-                        exit::DONE
-                    }
+                    if summary.failed() > 0 { exit::DONE_WITH_FAILURES } else { exit::DONE }
                 }
                 Err(e) => return report(&e),
             };
@@ -214,10 +198,8 @@ async fn run(cli: Cli) -> u8 {
     }
 }
 
-async fn crawl(
-    config: &Config,
-    opts: &CrawlOptions,
-) -> Result<caiji_crawl::CrawlSummary, CrawlError> {
+async fn crawl(config: &Config, opts: &CrawlOptions) -> Result<caiji_crawl::CrawlSummary, CrawlError> {
+    config.select_sites(&opts.sites)?; // a typo in --site is a usage error, whatever the database
     let target = DatabaseTarget::from_config(config)?;
     let (archive, url) = target.open().await?;
     caiji_crawl::crawl(config, &archive, &url, opts).await
@@ -263,12 +245,7 @@ async fn demo_report(config: &Config) -> anyhow::Result<()> {
             println!("  {site}");
             last_site = site.clone();
         }
-        println!(
-            "    {:<19} {}  <{}>",
-            date.as_deref().unwrap_or("-"),
-            title.as_deref().unwrap_or("(no title)"),
-            url
-        );
+        println!("    {:<19} {}  <{}>", date.as_deref().unwrap_or("-"), title.as_deref().unwrap_or("(no title)"), url);
     }
     println!("\nquery it:  psql \"{url}\" -c 'select site, count(*) from documents group by site'");
     Ok(())
@@ -316,15 +293,9 @@ fn init_logging(format: LogFormat, verbose: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
     }
 }

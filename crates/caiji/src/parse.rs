@@ -46,24 +46,13 @@ impl Chooser {
         let registry = Registry::default();
         let forced = match site {
             Some(name) => Some(registry.get(name).with_context(|| {
-                format!(
-                    "unknown extractor `{name}` (known: {})",
-                    registry.names().collect::<Vec<_>>().join(", ")
-                )
+                format!("unknown extractor `{name}` (known: {})", registry.names().collect::<Vec<_>>().join(", "))
             })?),
             None => None,
         };
         // Without a config (parse run elsewhere), host-based choice falls back to `generic`.
-        let config = if forced.is_none() {
-            Config::load(config_path).ok()
-        } else {
-            None
-        };
-        Ok(Self {
-            registry,
-            forced,
-            config,
-        })
+        let config = if forced.is_none() { Config::load(config_path).ok() } else { None };
+        Ok(Self { registry, forced, config })
     }
 
     fn for_url(&self, url: &str) -> &'static dyn Extractor {
@@ -84,15 +73,9 @@ pub fn run(config_path: &Path, args: ParseArgs) -> anyhow::Result<u8> {
     match &args.out {
         None => {
             if args.input.is_dir() {
-                bail!(
-                    "{} is a folder: give --out OUT_DIR for batch mode",
-                    args.input.display()
-                );
+                bail!("{} is a folder: give --out OUT_DIR for batch mode", args.input.display());
             }
-            let url = args
-                .url
-                .clone()
-                .unwrap_or_else(|| format!("file://{}", absolute(&args.input).display()));
+            let url = args.url.clone().unwrap_or_else(|| format!("file://{}", absolute(&args.input).display()));
             let record = parse_file(&chooser, &args.input, &url)?;
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(render(&record, args.format)?.as_bytes())?;
@@ -115,11 +98,7 @@ fn batch(chooser: &Chooser, args: &ParseArgs, out: &Path) -> anyhow::Result<u8> 
         .map(|e| e.into_path())
         .collect();
     let prefix = args.url_prefix.clone().unwrap_or_default();
-    let ext = if args.format == Format::Json {
-        "json"
-    } else {
-        "txt"
-    };
+    let ext = if args.format == Format::Json { "json" } else { "txt" };
     let failures: Vec<String> = files
         .par_iter()
         .filter_map(|file| {

@@ -17,8 +17,7 @@ impl Extractor for Job328 {
     fn extract(&self, page: &Page<'_>) -> Record {
         let doc = Html::parse_document(page.html);
         let mut rec = Record::new(page.url, self);
-        let Some(containers) = super::containers_or_fallback(&doc, &sel("td.content"), &mut rec)
-        else {
+        let Some(containers) = super::containers_or_fallback(&doc, &sel("td.content"), &mut rec) else {
             return rec;
         };
         rec.title = first(&doc, &sel("h1")).map(crate::dom::text_of);

@@ -12,13 +12,7 @@ use crate::clean::{drop_cjk_spaces, trim_all};
 use crate::{Extractor, Flag, Record, dom, generic};
 
 /// Every site extractor; the registry adds `generic`.
-pub static ALL: &[&dyn Extractor] = &[
-    &fanwen::Fanwen,
-    &wnwk::Wnwk,
-    &dede::Dede,
-    &job328::Job328,
-    &ttnews::Ttnews,
-];
+pub static ALL: &[&dyn Extractor] = &[&fanwen::Fanwen, &wnwk::Wnwk, &dede::Dede, &job328::Job328, &ttnews::Ttnews];
 
 /// The site's containers, or the generic extractor flagged `fallback` when none is on the page
 /// (a template change, an error page).
@@ -37,10 +31,7 @@ pub(crate) fn containers_or_fallback<'a>(
 }
 
 /// Lines of the containers, trimmed and with stray CJK spaces removed.
-pub(crate) fn clean_lines(
-    containers: &[ElementRef<'_>],
-    skip: &dyn Fn(&ElementRef<'_>) -> bool,
-) -> Vec<String> {
+pub(crate) fn clean_lines(containers: &[ElementRef<'_>], skip: &dyn Fn(&ElementRef<'_>) -> bool) -> Vec<String> {
     containers
         .iter()
         .flat_map(|c| dom::lines(*c, skip))

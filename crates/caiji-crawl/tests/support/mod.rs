@@ -1,0 +1,47 @@
+//! Shared by the crawl tests: the repository's config with test-speed politeness, fixture paths.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use caiji_crawl::Config;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn fixtures() -> PathBuf {
+    repo().join("fixtures/sites")
+}
+
+/// The repository's config, with a short per-host interval and a low Crawl-delay cap so the
+/// suite stays fast (tests that measure gaps compare them with these effective values).
+pub fn test_config(min_interval_ms: u64, crawl_delay_cap_secs: f64) -> Config {
+    let mut config = Config::load(&repo().join("config/caiji.toml")).expect("repository config loads");
+    config.global.fetch.min_interval_ms = min_interval_ms;
+    config.global.fetch.crawl_delay_cap_secs = crawl_delay_cap_secs;
+    config.global.fetch.retry_base_ms = 20;
+    config
+}
+
+/// (site, url path) of every fixture article, from the fixtures' site.toml files.
+pub fn fixture_articles() -> Vec<(String, String, PathBuf)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(fixtures()).expect("fixtures") {
+        let dir = entry.expect("entry").path();
+        let Ok(text) = std::fs::read_to_string(dir.join("site.toml")) else { continue };
+        let t: toml::Table = toml::from_str(&text).expect("site.toml");
+        let name = t["name"].as_str().expect("name").to_string();
+        let host = t["host"].as_str().expect("host");
+        let scheme = t["scheme"].as_str().expect("scheme");
+        for p in t["article_pages"].as_array().expect("article_pages") {
+            let path = p.as_str().expect("path");
+            out.push((
+                name.clone(),
+                format!("{scheme}://{host}{path}"),
+                dir.join("pages").join(path.trim_start_matches('/')),
+            ));
+        }
+    }
+    out.sort();
+    out
+}

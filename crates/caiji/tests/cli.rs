@@ -1,0 +1,93 @@
+//! The `caiji` binary as cron runs it: exit codes, the crawl lock, JSON logs.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use caiji_archive::testing::TestDb;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn caiji() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_caiji"));
+    c.current_dir(repo()).env_remove("RUST_LOG").env_remove("CAIJI_CONFIG");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_concurrent_crawl_exits_with_lock_code() {
+    let db = TestDb::new().await.expect("test database");
+    // job328 asks Crawl-delay: 10, so this crawl runs for minutes: long enough to overlap.
+    let mut first = caiji()
+        .args(["crawl", "--site", "job328", "--replay", "fixtures/sites", "--min-interval-ms", "10"])
+        .env("DATABASE_URL", &db.url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn first crawl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let running: i64 = sqlx::query_scalar("SELECT count(*) FROM crawl_runs WHERE outcome = 'running'")
+            .fetch_one(db.archive.pool())
+            .await
+            .unwrap_or(0);
+        if running > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "first crawl never started");
+        assert!(first.try_wait().expect("wait").is_none(), "first crawl ended early");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = Instant::now();
+    let second = caiji()
+        .args(["--log-format", "json", "crawl", "--site", "job328", "--replay", "fixtures/sites"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .expect("run second crawl");
+    let elapsed = started.elapsed();
+    first.kill().ok();
+    first.wait().ok();
+    assert_eq!(second.status.code(), Some(3), "stderr: {}", String::from_utf8_lossy(&second.stderr));
+    assert!(elapsed < Duration::from_secs(20), "the second crawl waited {elapsed:?} instead of exiting at once");
+    // JSON lines, one object per line, the lock named.
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    let lines: Vec<serde_json::Value> =
+        stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}"))).collect();
+    assert!(
+        lines.iter().any(|l| l["level"] == "ERROR" && l["message"].as_str().unwrap_or("").contains("job328")),
+        "{stderr}"
+    );
+    // Nothing was recorded by the refused run.
+    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM crawl_runs").fetch_one(db.archive.pool()).await.unwrap();
+    assert_eq!(runs, 1);
+}
+
+#[test]
+fn bad_config_exits_2_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("caiji.toml");
+    std::fs::write(&cfg, "[fetch]\nmin_interval_ms = \"fast\"\n").unwrap();
+    let out = caiji().args(["--config"]).arg(&cfg).args(["crawl"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("caiji.toml") && stderr.contains("min_interval_ms"), "{stderr}");
+
+    let out = caiji()
+        .args(["crawl", "--site", "no-such-site"])
+        .env("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn unreachable_database_exits_4() {
+    let out = caiji()
+        .args(["crawl", "--site", "dede", "--replay", "fixtures/sites"])
+        .env("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+}

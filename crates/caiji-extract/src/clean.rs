@@ -15,11 +15,21 @@ fn is_quote(c: char) -> bool {
     matches!(c, '“' | '”' | '‘' | '’')
 }
 
-/// Removes ASCII spaces that a PDF text layer or a template put where a reader sees none:
-/// between two CJK characters (`开年 就是` → `开年就是`), and next to Chinese quotes on their
-/// CJK side (seed 002: `开年就是 “ 十四五 ” 开局` → `开年就是“十四五”开局`; ttnews: a space before
-/// an opening quote). Spaces that belong to the text stay: `2018 年`, `在 5G、AI`.
+/// Removes ASCII spaces next to Chinese quotes, on their inner side and on their CJK side
+/// (seed 002: `开年就是 “ 十四五 ” 开局` → `开年就是“十四五”开局`; ttnews: a space before an
+/// opening quote). Spaces that belong to the text stay: `2018 年`, `在 5G、AI`, and a space
+/// between two CJK characters (`“解放思想 对标找差”` is a title as written).
 pub fn drop_cjk_spaces(s: &str) -> String {
+    drop_spaces(s, false)
+}
+
+/// [`drop_cjk_spaces`], and also spaces between two CJK characters: a PDF text layer puts them
+/// where a reader sees none (dede: `开年 就是` → `开年就是`).
+pub fn drop_pdf_spaces(s: &str) -> String {
+    drop_spaces(s, true)
+}
+
+fn drop_spaces(s: &str, between_cjk: bool) -> String {
     let chars: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
@@ -34,8 +44,13 @@ pub fn drop_cjk_spaces(s: &str) -> String {
             let after = chars.get(i).copied();
             let drop = match (before, after) {
                 (Some(b), Some(a)) => {
-                    let side = |x: char| is_cjk(x) || is_quote(x);
-                    (is_cjk(b) && is_cjk(a)) || (is_quote(b) && side(a)) || (is_quote(a) && side(b))
+                    let side = |x: char| is_cjk(x) || is_quote(x) || matches!(x, ',' | '.' | ';' | ':' | '!' | '?');
+                    // Inside the quotes (`“ 1915 ”`) a space is never text; outside, only next to CJK.
+                    matches!(b, '“' | '‘')
+                        || matches!(a, '”' | '’')
+                        || (between_cjk && is_cjk(b) && is_cjk(a))
+                        || (is_quote(b) && side(a))
+                        || (is_quote(a) && side(b))
                 }
                 _ => true, // leading or trailing
             };
@@ -121,10 +136,13 @@ mod tests {
 
     #[test]
     fn cjk_spaces() {
-        assert_eq!(drop_cjk_spaces("开年就是 “ 十四五 ” 开局"), "开年就是“十四五”开局");
+        assert_eq!(drop_pdf_spaces("开年 就是 “ 十四五 ” 开局"), "开年就是“十四五”开局");
         assert_eq!(drop_cjk_spaces("2018 年,我曾在非洲偶遇 4 位"), "2018 年,我曾在非洲偶遇 4 位");
-        assert_eq!(drop_cjk_spaces("在 5G、AI 领域 加入 WTO 怎么办"), "在 5G、AI 领域加入 WTO 怎么办");
+        assert_eq!(drop_pdf_spaces("在 5G、AI 领域 加入 WTO 怎么办"), "在 5G、AI 领域加入 WTO 怎么办");
+        assert_eq!(drop_cjk_spaces("“解放思想 对标找差”"), "“解放思想 对标找差”");
         assert_eq!(drop_cjk_spaces(" 同志们"), "同志们");
+        assert_eq!(drop_cjk_spaces("制订了“ 1915 ”的总目标"), "制订了“1915”的总目标");
+        assert_eq!(drop_cjk_spaces("心怀梦想“闯”。“闯” ,蕴含着"), "心怀梦想“闯”。“闯”,蕴含着");
     }
 
     #[test]

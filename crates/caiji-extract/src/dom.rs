@@ -83,6 +83,7 @@ pub fn lines(root: ElementRef<'_>, skip: &dyn Fn(&ElementRef<'_>) -> bool) -> Ve
 pub fn text_of(el: ElementRef<'_>) -> String {
     let mut w = LineWriter::default();
     walk_inline(*el, &mut w);
+    w.pending = None;
     w.current.trim().to_string()
 }
 
@@ -134,26 +135,37 @@ fn walk_inline(node: NodeRef<'_, Node>, w: &mut LineWriter) {
 
 /// Builds lines with HTML whitespace collapsing: runs of ASCII whitespace become one space;
 /// no-break spaces and ideographic spaces are text and are kept for the cleaning passes.
+/// As browsers do (CSS Text, segment break transformation), a run containing a line break
+/// between two CJK characters disappears: `党委\n<a>书记</a>` reads `党委书记`.
 #[derive(Default)]
 struct LineWriter {
     current: String,
     lines: Vec<String>,
+    /// A collapsed whitespace run waiting for the next character; `true` if it held a newline.
+    pending: Option<bool>,
 }
 
 impl LineWriter {
     fn push_text(&mut self, text: &str) {
         for c in text.chars() {
             if matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c') {
-                if !self.current.is_empty() && !self.current.ends_with(' ') {
-                    self.current.push(' ');
-                }
+                let newline = c == '\n' || c == '\r';
+                self.pending = Some(self.pending.unwrap_or(false) || newline);
             } else {
+                if let Some(newline) = self.pending.take() {
+                    let prev = self.current.chars().last();
+                    let joins_cjk = newline && prev.is_some_and(crate::clean::is_cjk) && crate::clean::is_cjk(c);
+                    if prev.is_some() && !joins_cjk {
+                        self.current.push(' ');
+                    }
+                }
                 self.current.push(c);
             }
         }
     }
 
     fn flush(&mut self) {
+        self.pending = None;
         let line = self.current.trim_matches(|c: char| c.is_ascii_whitespace());
         if line.chars().any(|c| !c.is_whitespace()) {
             self.lines.push(line.to_string());
@@ -204,7 +216,7 @@ mod tests {
     fn inline_elements_do_not_break_lines() {
         let l =
             body_lines("<p>党委\n<a class=keylink href=/tag/x>书记</a>\n“创新突破”<span lang=EN-US>2020</span>年</p>");
-        assert_eq!(l, vec!["党委 书记 “创新突破”2020年"]);
+        assert_eq!(l, vec!["党委书记 “创新突破”2020年"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use scraper::Html;
 
-use crate::clean::{is_cjk, iso_datetime, trim_all};
+use crate::clean::{drop_pdf_spaces, is_cjk, iso_datetime, trim_all};
 use crate::dom::{first, sel, text_of};
 use crate::{Extractor, Page, Record};
 
@@ -21,7 +21,8 @@ impl Extractor for Dede {
     fn extract(&self, page: &Page<'_>) -> Record {
         let doc = Html::parse_document(page.html);
         let mut rec = Record::new(page.url, self);
-        let Some(containers) = super::containers_or_fallback(&doc, &sel("div.viewbox div.content, div.content"), &mut rec)
+        let Some(containers) =
+            super::containers_or_fallback(&doc, &sel("div.viewbox div.content, div.content"), &mut rec)
         else {
             return rec;
         };
@@ -32,7 +33,12 @@ impl Extractor for Dede {
                 rec.meta.insert("source".into(), source.into());
             }
         }
-        let lines = super::clean_lines(&containers[..1], &|el| el.value().attr("id") == Some("contentMidPicAD"));
+        let lines: Vec<String> =
+            crate::dom::lines(containers[0], &|el| el.value().attr("id") == Some("contentMidPicAD"))
+                .iter()
+                .map(|l| drop_pdf_spaces(trim_all(l)))
+                .filter(|l| !l.is_empty())
+                .collect();
         rec.paragraphs = join_page_breaks(lines);
         rec
     }

@@ -63,7 +63,8 @@ fn is_section_heading(line: &str) -> bool {
 fn is_lead_in(line: &str) -> bool {
     static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r"^下面(是|为|就是)?小编.{0,80}(供大家参考|希望.{0,20}帮助)[。！!.]?$").unwrap_or_else(|e| panic!("{e}"))
+        Regex::new(r"^下面(是|为|就是)?小编.{0,80}(供大家参考|希望.{0,20}帮助)[。！!.]?$")
+            .unwrap_or_else(|e| panic!("{e}"))
     })
     .is_match(line)
 }

@@ -17,8 +17,29 @@ const WATERMARK: &str = "横店人才网328job.com:";
 
 /// Words that end a 职务 in a `□<职务><姓名>` byline.
 const OFFICE_TITLES: &[&str] = &[
-    "书记", "市长", "县长", "区长", "镇长", "乡长", "省长", "主任", "部长", "局长", "厅长", "处长", "主席", "委员", "秘书长",
-    "董事长", "总经理", "校长", "院长", "记者", "通讯员", "副市长", "副县长",
+    "书记",
+    "市长",
+    "县长",
+    "区长",
+    "镇长",
+    "乡长",
+    "省长",
+    "主任",
+    "部长",
+    "局长",
+    "厅长",
+    "处长",
+    "主席",
+    "委员",
+    "秘书长",
+    "董事长",
+    "总经理",
+    "校长",
+    "院长",
+    "记者",
+    "通讯员",
+    "副市长",
+    "副县长",
 ];
 
 impl Extractor for Job328 {
@@ -31,7 +52,9 @@ impl Extractor for Job328 {
     fn extract(&self, page: &Page<'_>) -> Record {
         let doc = Html::parse_document(page.html);
         let mut rec = Record::new(page.url, self);
-        let Some(containers) = super::containers_or_fallback(&doc, &sel("td#newscontent"), &mut rec) else { return rec };
+        let Some(containers) = super::containers_or_fallback(&doc, &sel("td#newscontent"), &mut rec) else {
+            return rec;
+        };
         rec.title = first(&doc, &sel("td.newstitle")).map(text_of).filter(|t| !t.is_empty());
         if let Some(info) = first(&doc, &sel("td.newsinfo")).map(text_of) {
             rec.published_at = iso_datetime(&info);

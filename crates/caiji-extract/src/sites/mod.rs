@@ -30,7 +30,7 @@ pub(crate) fn containers_or_fallback<'a>(
     Some(found)
 }
 
-/// Lines of the containers, trimmed and with stray CJK spaces removed.
+/// Lines of the containers, trimmed and with stray spaces around quotes removed.
 pub(crate) fn clean_lines(containers: &[ElementRef<'_>], skip: &dyn Fn(&ElementRef<'_>) -> bool) -> Vec<String> {
     containers
         .iter()

@@ -23,11 +23,12 @@ impl Extractor for Ttnews {
     fn extract(&self, page: &Page<'_>) -> Record {
         let doc = Html::parse_document(page.html);
         let mut rec = Record::new(page.url, self);
-        let Some(containers) = super::containers_or_fallback(&doc, &sel("div.post-content"), &mut rec) else { return rec };
+        let Some(containers) = super::containers_or_fallback(&doc, &sel("div.post-content"), &mut rec) else {
+            return rec;
+        };
         rec.title = first(&doc, &sel("h1.post-title")).or_else(|| first(&doc, &sel("h1"))).map(text_of);
-        rec.published_at = first(&doc, &sel("time[datetime]"))
-            .and_then(|t| t.value().attr("datetime"))
-            .and_then(iso_datetime);
+        rec.published_at =
+            first(&doc, &sel("time[datetime]")).and_then(|t| t.value().attr("datetime")).and_then(iso_datetime);
         rec.meta.insert("script".into(), "traditional".into());
 
         let mut paragraphs: Vec<String> = Vec::new();

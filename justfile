@@ -19,3 +19,13 @@ db:
 
 db-stop:
     cargo run -q -p caiji -- db stop
+
+# the five site extractors against the fixture gold (char F1, paragraph F1, titles, dates)
+eval-sites:
+    cargo build --release -p caiji
+    scripts/score-sites.sh
+
+# the generic extractor on the CWCED Chinese benchmark (mean char F1)
+eval-generic:
+    cargo build --release -p caiji
+    scripts/eval-generic.sh

@@ -28,7 +28,7 @@ fn site_extractors_reproduce_the_gold_records() {
         assert!(!rec.has_flag(caiji_extract::Flag::Fallback), "{ctx}: site container not found");
         checked += 1;
     }
-    assert_eq!(checked, 10);
+    assert_eq!(checked, 10, "fixture articles checked (update when adding a site)");
 }
 
 #[test]

@@ -288,8 +288,8 @@ async fn db(config_path: &std::path::Path, action: DbAction) -> Result<(), Crawl
 fn init_logging(format: LogFormat, verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
-        0 => "info,sqlx=warn",
-        1 => "debug,sqlx=warn,hyper=info,reqwest=info",
+        0 => "info,sqlx=warn,html5ever=error",
+        1 => "debug,sqlx=warn,hyper=info,reqwest=info,html5ever=error",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

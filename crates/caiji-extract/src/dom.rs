@@ -79,6 +79,15 @@ pub fn lines(root: ElementRef<'_>, skip: &dyn Fn(&ElementRef<'_>) -> bool) -> Ve
     w.lines
 }
 
+/// Like [`lines`], with the number of characters of each line that sit inside links (for
+/// link-density filtering).
+pub fn lines_with_link_chars(root: ElementRef<'_>, skip: &dyn Fn(&ElementRef<'_>) -> bool) -> Vec<(String, usize)> {
+    let mut w = LineWriter { track_links: true, ..LineWriter::default() };
+    walk(*root, skip, &mut w);
+    w.flush();
+    w.lines.into_iter().zip(w.link_chars).collect()
+}
+
 /// The text of a subtree on one line (inline view), whitespace collapsed and trimmed.
 pub fn text_of(el: ElementRef<'_>) -> String {
     let mut w = LineWriter::default();
@@ -108,6 +117,10 @@ fn walk(node: NodeRef<'_, Node>, skip: &dyn Fn(&ElementRef<'_>) -> bool, w: &mut
                     w.flush();
                     walk(child, skip, w);
                     w.flush();
+                } else if name == "a" {
+                    w.in_link += 1;
+                    walk(child, skip, w);
+                    w.in_link -= 1;
                 } else {
                     walk(child, skip, w);
                 }
@@ -143,6 +156,11 @@ struct LineWriter {
     lines: Vec<String>,
     /// A collapsed whitespace run waiting for the next character; `true` if it held a newline.
     pending: Option<bool>,
+    track_links: bool,
+    in_link: usize,
+    current_link_chars: usize,
+    /// Per line in `lines`, when `track_links`.
+    link_chars: Vec<usize>,
 }
 
 impl LineWriter {
@@ -160,6 +178,9 @@ impl LineWriter {
                     }
                 }
                 self.current.push(c);
+                if self.in_link > 0 {
+                    self.current_link_chars += 1;
+                }
             }
         }
     }
@@ -169,8 +190,12 @@ impl LineWriter {
         let line = self.current.trim_matches(|c: char| c.is_ascii_whitespace());
         if line.chars().any(|c| !c.is_whitespace()) {
             self.lines.push(line.to_string());
+            if self.track_links {
+                self.link_chars.push(self.current_link_chars);
+            }
         }
         self.current.clear();
+        self.current_link_chars = 0;
     }
 }
 

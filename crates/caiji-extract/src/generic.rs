@@ -17,7 +17,7 @@ use crate::{Extractor, Flag, Page, Record};
 pub struct Generic;
 
 pub const NAME: &str = "generic";
-pub const VERSION: &str = "0.1.0";
+pub const VERSION: &str = "0.2.0";
 
 impl Extractor for Generic {
     fn name(&self) -> &'static str {
@@ -46,12 +46,12 @@ pub fn extract_into(doc: &Html, rec: &mut Record) {
         rec.flag(Flag::Empty);
         return;
     };
-    let lines = dom::lines(best, &|el| is_boilerplate(el));
-    rec.paragraphs = lines
+    let lines: Vec<(String, usize)> = dom::lines_with_link_chars(best, &|el| is_boilerplate(el))
         .into_iter()
-        .map(|l| drop_cjk_spaces(trim_all(&l)))
-        .filter(|l| !l.is_empty() && Some(l) != rec.title.as_ref())
+        .map(|(l, links)| (drop_cjk_spaces(trim_all(&l)), links))
+        .filter(|(l, _)| !l.is_empty() && Some(l) != rec.title.as_ref())
         .collect();
+    rec.paragraphs = keep_text_lines(lines);
     if rec.published_at.is_none() {
         rec.published_at = iso_datetime(&dom::text_of(best))
             .or_else(|| first(doc, &sel("body")).and_then(|b| iso_datetime(&dom::text_of(b))));
@@ -59,6 +59,45 @@ pub fn extract_into(doc: &Html, rec: &mut Record) {
     if rec.paragraphs.is_empty() {
         rec.flag(Flag::Empty);
     }
+}
+
+/// Sorts the container's lines the way jusText does: a line that is mostly link text is
+/// boilerplate (related lists, pagers); a long or punctuated line is text; short lines are kept
+/// only between two text lines (headings, datelines at the edges go).
+fn keep_text_lines(lines: Vec<(String, usize)>) -> Vec<String> {
+    #[derive(PartialEq)]
+    enum Kind {
+        Text,
+        Short,
+        Links,
+    }
+    let kinds: Vec<Kind> = lines
+        .iter()
+        .map(|(l, links)| {
+            let n = l.chars().count();
+            let punct = l.chars().filter(|c| "，。；！？、,;!?".contains(*c)).count();
+            if *links * 2 > n {
+                Kind::Links
+            } else if n >= 40 || (punct >= 2 && n >= 15) || l.ends_with(['。', '！', '？']) && n >= 10 {
+                Kind::Text
+            } else {
+                Kind::Short
+            }
+        })
+        .collect();
+    let (Some(first), Some(last)) =
+        (kinds.iter().position(|k| *k == Kind::Text), kinds.iter().rposition(|k| *k == Kind::Text))
+    else {
+        // No line looks like prose: keep what is not a link list.
+        return lines.into_iter().zip(kinds).filter(|(_, k)| *k != Kind::Links).map(|((l, _), _)| l).collect();
+    };
+    lines
+        .into_iter()
+        .zip(kinds)
+        .enumerate()
+        .filter(|(i, (_, k))| *i >= first && (*i <= last || *k == Kind::Short) && *k != Kind::Links)
+        .map(|(_, ((l, _), _))| l)
+        .collect()
 }
 
 fn title(doc: &Html) -> Option<String> {
@@ -80,6 +119,47 @@ fn is_boilerplate(el: &ElementRef<'_>) -> bool {
     ["share", "comment", "footer", "breadcrumb", "related", "recommend", "sidebar", "nav", "copyright"]
         .iter()
         .any(|k| marker.contains(k))
+}
+
+/// Readability's class weight: ids and classes that name comments, sidebars or navigation
+/// count against a container, ones that name the article count for it.
+fn class_weight(el: &ElementRef<'_>) -> f64 {
+    let v = el.value();
+    let marker = format!("{} {}", v.attr("class").unwrap_or(""), v.attr("id").unwrap_or("")).to_ascii_lowercase();
+    if marker.trim().is_empty() {
+        return 1.0;
+    }
+    const NEGATIVE: &[&str] = &[
+        "comment",
+        "reply",
+        "feedback",
+        "footer",
+        "sidebar",
+        "side",
+        "related",
+        "recommend",
+        "nav",
+        "menu",
+        "share",
+        "copyright",
+        "advert",
+        "banner",
+        "hot",
+        "rank",
+        "links",
+        "foot",
+        "widget",
+        "tags",
+    ];
+    const POSITIVE: &[&str] =
+        &["article", "content", "text", "body", "post", "entry", "main", "news", "detail", "zhengwen", "zw", "con"];
+    if NEGATIVE.iter().any(|k| marker.contains(k)) {
+        0.3
+    } else if POSITIVE.iter().any(|k| marker.contains(k)) {
+        1.5
+    } else {
+        1.0
+    }
 }
 
 struct Stats {
@@ -125,7 +205,7 @@ fn best_container(doc: &Html) -> Option<ElementRef<'_>> {
             let el = ElementRef::wrap(doc.tree.get(id)?)?;
             let st = stats.get(&id)?;
             let density = if st.chars == 0 { 1.0 } else { st.link_chars as f64 / st.chars as f64 };
-            Some((el, s * (1.0 - density)))
+            Some((el, s * (1.0 - density) * class_weight(&el)))
         })
         .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.id().cmp(&a.0.id())))
         .map(|(el, _)| el)

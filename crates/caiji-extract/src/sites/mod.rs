@@ -25,6 +25,8 @@ pub(crate) fn containers_or_fallback<'a>(
     if found.is_empty() {
         generic::extract_into(doc, rec);
         rec.flag(Flag::Fallback);
+        // The record is the generic extractor's work: its version is part of the record's.
+        rec.extractor_version = format!("{}+generic-{}", rec.extractor_version, generic::VERSION);
         return None;
     }
     Some(found)

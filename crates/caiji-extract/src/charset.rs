@@ -259,7 +259,7 @@ mod tests {
     #[test]
     fn gbk_with_a_truncated_sequence_is_still_gbk() {
         let mut bytes = GB18030
-            .encode(&"<p>太行山上主要讲述八路军总司令朱德率领刚刚改编完的八路军三个主力师东渡黄河。</p>".repeat(5))
+            .encode(&"<p>太行山上主要讲述八路军总司令朱德率领刚刚改编完的八路军三个主力师东渡黄河。</p>".repeat(10))
             .0
             .into_owned();
         bytes.extend_from_slice(b"<p>\xbc</p>"); // a title cut in the middle of a character

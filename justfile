@@ -29,3 +29,7 @@ eval-sites:
 eval-generic:
     cargo build --release -p caiji
     scripts/eval-generic.sh
+
+# generic extractor speed vs trafilatura, readability-lxml, resiliparse (creates a Python venv)
+bench-extract:
+    scripts/bench-extract.sh

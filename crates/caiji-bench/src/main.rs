@@ -1,0 +1,73 @@
+//! `caiji-bench extract DIR [SECONDS]`: the generic extractor on one core, in an in-process
+//! loop over pages already in memory (bytes → charset → record), like the Python baselines in
+//! `bench/baselines.py`. Prints one JSON line: pages, seconds, pages per second, peak RSS.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use caiji_extract::generic::Generic;
+use caiji_extract::{Extractor, extract_bytes};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("extract") => {
+            let dir = args.get(2).context("usage: caiji-bench extract DIR [SECONDS]")?;
+            let seconds: f64 = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(5.0);
+            extract(dir, Duration::from_secs_f64(seconds))
+        }
+        _ => bail!("usage: caiji-bench extract DIR [SECONDS]"),
+    }
+}
+
+fn extract(dir: &str, budget: Duration) -> anyhow::Result<()> {
+    let mut pages: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .map(|p| Ok((p.display().to_string(), std::fs::read(&p)?)))
+        .collect::<anyhow::Result<_>>()?;
+    pages.sort();
+    if pages.is_empty() {
+        bail!("no pages in {dir}");
+    }
+    let extractor: &dyn Extractor = &Generic;
+    // Warm-up pass (page faults, lazy statics), not timed.
+    let mut chars = 0usize;
+    for (url, bytes) in &pages {
+        chars += extract_bytes(extractor, bytes, url, None).0.text().len();
+    }
+    let start = Instant::now();
+    let mut n = 0usize;
+    while start.elapsed() < budget {
+        for (url, bytes) in &pages {
+            let (rec, _) = extract_bytes(extractor, bytes, url, None);
+            chars = chars.wrapping_add(rec.paragraphs.len());
+            n += 1;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let out = serde_json::json!({
+        "tool": "caiji-generic",
+        "version": extractor.version(),
+        "pages": n,
+        "seconds": secs,
+        "pages_per_second": n as f64 / secs,
+        "ms_per_page": secs * 1000.0 / n as f64,
+        "peak_rss_mb": peak_rss_mb(),
+        "checksum": chars,
+    });
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{out}");
+    }
+    Ok(())
+}
+
+/// VmHWM: the process's peak resident set size.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

@@ -11,6 +11,55 @@ use caiji_extract::{Extractor, extract_bytes};
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
+        Some("decode-each") => {
+            let dir = args.get(2).context("usage: caiji-bench decode-each DIR")?;
+            let mut rows = Vec::new();
+            for e in std::fs::read_dir(dir)?.filter_map(|e| e.ok()) {
+                let b = std::fs::read(e.path())?;
+                let t = Instant::now();
+                let mut d = caiji_extract::decode(&b, None);
+                for _ in 0..20 {
+                    d = caiji_extract::decode(&b, None);
+                }
+                rows.push((
+                    t.elapsed().as_secs_f64() * 1000.0 / 21.0,
+                    b.len(),
+                    d.decision.source.as_str(),
+                    e.file_name(),
+                ));
+            }
+            rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+            #[allow(clippy::print_stdout)]
+            for r in rows.iter().take(8) {
+                println!("{:.3} ms {} bytes {} {:?}", r.0, r.1, r.2, r.3);
+            }
+            Ok(())
+        }
+        Some("parse-only") => {
+            // The floor: charset decoding and HTML parsing alone.
+            let dir = args.get(2).context("usage: caiji-bench parse-only DIR")?;
+            let pages: Vec<Vec<u8>> = std::fs::read_dir(dir)?
+                .filter_map(|e| e.ok())
+                .map(|e| std::fs::read(e.path()))
+                .collect::<Result<_, _>>()?;
+            let start = Instant::now();
+            let mut n = 0usize;
+            while start.elapsed() < Duration::from_secs(3) {
+                for b in &pages {
+                    let d = caiji_extract::decode(b, None);
+                    if std::env::var_os("DECODE_ONLY").is_none() {
+                        let doc = scraper::Html::parse_document(&d.text);
+                        n += doc.tree.nodes().count().min(1) - 1;
+                    }
+                    n += d.text.len().min(1);
+                }
+            }
+            #[allow(clippy::print_stdout)]
+            {
+                println!("parse-only ms/page {:.3}", start.elapsed().as_secs_f64() * 1000.0 / n as f64);
+            }
+            Ok(())
+        }
         Some("extract") => {
             let dir = args.get(2).context("usage: caiji-bench extract DIR [SECONDS]")?;
             let seconds: f64 = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(5.0);

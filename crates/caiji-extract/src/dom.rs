@@ -199,13 +199,99 @@ impl LineWriter {
     }
 }
 
-/// Parses a selector known at compile time. Selectors are literals in this crate; a typo is
-/// a programming error caught by every test that runs the extractor.
-pub fn sel(css: &str) -> Selector {
-    match Selector::parse(css) {
-        Ok(s) => s,
+/// A selector known at compile time, parsed once per process (parsing costs more than most
+/// selections). Selectors are literals in this crate; a typo is a programming error caught by
+/// every test that runs the extractor.
+pub fn sel(css: &'static str) -> &'static Selector {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<&'static str, &'static Selector>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    map.entry(css).or_insert_with(|| match Selector::parse(css) {
+        Ok(s) => Box::leak(Box::new(s)),
         Err(e) => panic!("invalid built-in selector {css:?}: {e}"),
+    })
+}
+
+/// The first `max_chars` or so of a subtree's text (inline view), without building the rest.
+pub fn text_prefix(el: ElementRef<'_>, max_chars: usize) -> String {
+    let mut out = String::new();
+    for t in el.text() {
+        out.push_str(t);
+        if out.len() >= max_chars * 3 {
+            break;
+        }
     }
+    out
+}
+
+/// The page without the contents of `<script>`, `<style>` and comments, which carry no text
+/// but cost the HTML tokenizer most of its time on script-heavy pages. Ends each at its first
+/// closing tag, as the tokenizer does. JSON-LD scripts are kept (they carry dates and authors).
+pub fn strip_inert(html: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = html.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0; // bytes of `html` already copied to `out`
+    let mut i = 0;
+    while let Some(off) = html[i..].find('<') {
+        let at = i + off;
+        let rest = &bytes[at..];
+        let (end_marker, skip_from): (&[u8], usize) = if rest.starts_with(b"<!--") {
+            (b"-->", at)
+        } else if starts_with_ci(rest, b"<script") && !is_json_ld(rest) {
+            (b"</script", at + tag_end(rest))
+        } else if starts_with_ci(rest, b"<style") {
+            (b"</style", at + tag_end(rest))
+        } else {
+            i = at + 1;
+            continue;
+        };
+        let Some(close) = find_ci(&bytes[skip_from..], end_marker).map(|p| p + skip_from) else { break };
+        let buf = out.get_or_insert_with(|| String::with_capacity(html.len()));
+        if rest.starts_with(b"<!--") {
+            buf.push_str(&html[copied..at]);
+            copied = close + end_marker.len();
+        } else {
+            // Keep the element (empty) so the tree keeps its shape.
+            buf.push_str(&html[copied..skip_from]);
+            copied = close;
+        }
+        i = copied.max(at + 1);
+    }
+    match out {
+        Some(mut buf) => {
+            buf.push_str(&html[copied..]);
+            std::borrow::Cow::Owned(buf)
+        }
+        None => std::borrow::Cow::Borrowed(html),
+    }
+}
+
+fn starts_with_ci(hay: &[u8], prefix: &[u8]) -> bool {
+    hay.len() >= prefix.len()
+        && hay[..prefix.len()].eq_ignore_ascii_case(prefix)
+        && hay.get(prefix.len()).is_none_or(|b| !b.is_ascii_alphanumeric())
+}
+
+/// Offset just past the `>` of the start tag at the beginning of `rest`.
+fn tag_end(rest: &[u8]) -> usize {
+    rest.iter().position(|&b| b == b'>').map_or(rest.len(), |p| p + 1)
+}
+
+fn is_json_ld(rest: &[u8]) -> bool {
+    let tag = &rest[..tag_end(rest)];
+    find_ci(tag, b"ld+json").is_some()
+}
+
+fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Case-insensitive ASCII substring test without allocating.
+pub fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 /// The first element matching `selector`.
@@ -215,8 +301,7 @@ pub fn first<'a>(doc: &'a Html, selector: &Selector) -> Option<ElementRef<'a>> {
 
 /// The `content` of `<meta name|property=key>`.
 pub fn meta_content(doc: &Html, key: &str) -> Option<String> {
-    let s = sel("meta");
-    doc.select(&s).find_map(|m| {
+    doc.select(sel("meta")).find_map(|m| {
         let v = m.value();
         let k = v.attr("name").or_else(|| v.attr("property"))?;
         if k.eq_ignore_ascii_case(key) {
@@ -233,7 +318,7 @@ mod tests {
 
     fn body_lines(html: &str) -> Vec<String> {
         let doc = Html::parse_document(html);
-        let body = first(&doc, &sel("body")).expect("body");
+        let body = first(&doc, sel("body")).expect("body");
         lines(body, &|_| false)
     }
 
@@ -248,6 +333,19 @@ mod tests {
     fn br_runs_and_blocks_break_lines() {
         let l = body_lines("<div>甲<br><br><br>乙<p>丙</p>丁<script>x()</script><img alt=图></div>");
         assert_eq!(l, vec!["甲", "乙", "丙", "丁"]);
+    }
+
+    #[test]
+    fn inert_content_is_stripped_but_text_kept() {
+        let html = "<p>甲<script>if (a<b) document.write('<p>x</p>')</SCRIPT>乙<!-- <p>注释</p> -->丙<style>p{}</style></p><script type=\"application/ld+json\">{}</script>";
+        let stripped = strip_inert(html);
+        assert_eq!(
+            stripped,
+            "<p>甲<script></SCRIPT>乙丙<style></style></p><script type=\"application/ld+json\">{}</script>"
+        );
+        assert_eq!(body_lines(&stripped), body_lines(html));
+        assert_eq!(strip_inert("<p>plain</p>"), "<p>plain</p>");
+        assert_eq!(strip_inert("<p>a<script>never closed"), "<p>a<script>never closed");
     }
 
     #[test]

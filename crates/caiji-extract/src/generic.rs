@@ -11,13 +11,13 @@ use ego_tree::NodeId;
 use scraper::{ElementRef, Html, Node};
 
 use crate::clean::{drop_cjk_spaces, iso_datetime, trim_all};
-use crate::dom::{self, first, meta_content, sel};
+use crate::dom::{self, first, sel};
 use crate::{Extractor, Flag, Page, Record};
 
 pub struct Generic;
 
 pub const NAME: &str = "generic";
-pub const VERSION: &str = "0.2.0";
+pub const VERSION: &str = "0.3.0";
 
 impl Extractor for Generic {
     fn name(&self) -> &'static str {
@@ -27,7 +27,7 @@ impl Extractor for Generic {
         VERSION
     }
     fn extract(&self, page: &Page<'_>) -> Record {
-        let doc = Html::parse_document(page.html);
+        let doc = Html::parse_document(&dom::strip_inert(page.html));
         let mut rec = Record::new(page.url, self);
         extract_into(&doc, &mut rec);
         rec
@@ -37,11 +37,9 @@ impl Extractor for Generic {
 /// Fills `rec` from `doc`; used by site extractors as their fallback.
 pub fn extract_into(doc: &Html, rec: &mut Record) {
     rec.title = title(doc);
-    rec.published_at = meta_content(doc, "article:published_time")
-        .or_else(|| meta_content(doc, "pubdate"))
-        .or_else(|| meta_content(doc, "PubDate"))
-        .and_then(|d| iso_datetime(&d));
-    rec.author = meta_content(doc, "author").filter(|a| a.chars().count() <= 20);
+    let metas = Metas::read(doc);
+    rec.published_at = metas.published.as_deref().and_then(iso_datetime);
+    rec.author = metas.author.filter(|a| a.chars().count() <= 20);
     let Some(best) = best_container(doc) else {
         rec.flag(Flag::Empty);
         return;
@@ -53,8 +51,9 @@ pub fn extract_into(doc: &Html, rec: &mut Record) {
         .collect();
     rec.paragraphs = keep_text_lines(lines);
     if rec.published_at.is_none() {
-        rec.published_at = iso_datetime(&dom::text_of(best))
-            .or_else(|| first(doc, &sel("body")).and_then(|b| iso_datetime(&dom::text_of(b))));
+        // Datelines sit near the top of the article or just above it.
+        rec.published_at = iso_datetime(&dom::text_prefix(best, 2000))
+            .or_else(|| first(doc, sel("body")).and_then(|b| iso_datetime(&dom::text_prefix(b, 4000))));
     }
     if rec.paragraphs.is_empty() {
         rec.flag(Flag::Empty);
@@ -100,9 +99,41 @@ fn keep_text_lines(lines: Vec<(String, usize)>) -> Vec<String> {
         .collect()
 }
 
+/// The `<meta>` values the generic extractor reads, in one pass over the meta tags.
+#[derive(Default)]
+struct Metas {
+    published: Option<String>,
+    author: Option<String>,
+    og_title: Option<String>,
+}
+
+impl Metas {
+    fn read(doc: &Html) -> Self {
+        let mut m = Self::default();
+        for el in doc.select(sel("meta")) {
+            let v = el.value();
+            let (Some(key), Some(content)) = (v.attr("name").or_else(|| v.attr("property")), v.attr("content")) else {
+                continue;
+            };
+            let content = content.trim();
+            if content.is_empty() {
+                continue;
+            }
+            let slot = match key.to_ascii_lowercase().as_str() {
+                "article:published_time" | "pubdate" | "publishdate" | "og:release_date" => &mut m.published,
+                "author" | "article:author" => &mut m.author,
+                "og:title" => &mut m.og_title,
+                _ => continue,
+            };
+            slot.get_or_insert_with(|| content.to_string());
+        }
+        m
+    }
+}
+
 fn title(doc: &Html) -> Option<String> {
     let h1 = first(doc, &sel("h1")).map(dom::text_of).filter(|t| t.chars().count() >= 4);
-    h1.or_else(|| meta_content(doc, "og:title"))
+    h1.or_else(|| Metas::read(doc).og_title)
         .or_else(|| {
             first(doc, &sel("title")).map(|t| {
                 let t = dom::text_of(t);
@@ -115,20 +146,24 @@ fn title(doc: &Html) -> Option<String> {
 
 fn is_boilerplate(el: &ElementRef<'_>) -> bool {
     let v = el.value();
-    let marker = format!("{} {}", v.attr("class").unwrap_or(""), v.attr("id").unwrap_or("")).to_ascii_lowercase();
+    let (class, id) = (v.attr("class").unwrap_or(""), v.attr("id").unwrap_or(""));
+    if class.is_empty() && id.is_empty() {
+        return false;
+    }
     ["share", "comment", "footer", "breadcrumb", "related", "recommend", "sidebar", "nav", "copyright"]
         .iter()
-        .any(|k| marker.contains(k))
+        .any(|k| dom::contains_ignore_case(class, k) || dom::contains_ignore_case(id, k))
 }
 
 /// Readability's class weight: ids and classes that name comments, sidebars or navigation
 /// count against a container, ones that name the article count for it.
 fn class_weight(el: &ElementRef<'_>) -> f64 {
     let v = el.value();
-    let marker = format!("{} {}", v.attr("class").unwrap_or(""), v.attr("id").unwrap_or("")).to_ascii_lowercase();
-    if marker.trim().is_empty() {
+    let (class, id) = (v.attr("class").unwrap_or(""), v.attr("id").unwrap_or(""));
+    if class.is_empty() && id.is_empty() {
         return 1.0;
     }
+    let has = |k: &&str| dom::contains_ignore_case(class, k) || dom::contains_ignore_case(id, k);
     const NEGATIVE: &[&str] = &[
         "comment",
         "reply",
@@ -153,9 +188,9 @@ fn class_weight(el: &ElementRef<'_>) -> f64 {
     ];
     const POSITIVE: &[&str] =
         &["article", "content", "text", "body", "post", "entry", "main", "news", "detail", "zhengwen", "zw", "con"];
-    if NEGATIVE.iter().any(|k| marker.contains(k)) {
+    if NEGATIVE.iter().any(has) {
         0.3
-    } else if POSITIVE.iter().any(|k| marker.contains(k)) {
+    } else if POSITIVE.iter().any(has) {
         1.5
     } else {
         1.0
@@ -176,19 +211,30 @@ fn best_container(doc: &Html) -> Option<ElementRef<'_>> {
         if !matches!(el.value().name(), "p" | "td" | "pre" | "div" | "section" | "li" | "span" | "font") {
             continue;
         }
-        let own: String = el
-            .children()
-            .filter_map(|c| match c.value() {
-                Node::Text(t) => Some(t.to_string()),
-                _ => None,
-            })
-            .collect::<String>()
-            + &if el.value().name() == "p" { dom::text_of(el) } else { String::new() };
-        let len = trim_all(&own).chars().count();
+        // Text directly inside the element (all of it for a <p>), counted without copying.
+        let (mut len, mut punct) = (0usize, 0usize);
+        let mut count = |t: &str| {
+            for c in t.chars() {
+                if !c.is_whitespace() && c != '\u{a0}' && c != '\u{3000}' {
+                    len += 1;
+                    if matches!(c, '，' | '。' | '、' | '；' | '！' | '？' | ',' | ';') {
+                        punct += 1;
+                    }
+                }
+            }
+        };
+        if el.value().name() == "p" {
+            el.text().for_each(&mut count);
+        } else {
+            el.children().for_each(|c| {
+                if let Node::Text(t) = c.value() {
+                    count(t)
+                }
+            });
+        }
         if len < 20 {
             continue;
         }
-        let punct = own.chars().filter(|c| "，。、；！？,;".contains(*c)).count();
         let score = 1.0 + punct as f64 + (len as f64 / 100.0).min(3.0);
         let mut node = el.parent();
         let mut weight = 1.0;

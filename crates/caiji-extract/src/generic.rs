@@ -132,10 +132,10 @@ impl Metas {
 }
 
 fn title(doc: &Html) -> Option<String> {
-    let h1 = first(doc, &sel("h1")).map(dom::text_of).filter(|t| t.chars().count() >= 4);
+    let h1 = first(doc, sel("h1")).map(dom::text_of).filter(|t| t.chars().count() >= 4);
     h1.or_else(|| Metas::read(doc).og_title)
         .or_else(|| {
-            first(doc, &sel("title")).map(|t| {
+            first(doc, sel("title")).map(|t| {
                 let t = dom::text_of(t);
                 // "文章标题_站点名" / "文章标题 - 站点名"
                 t.split(['_', '|']).next().unwrap_or(&t).split(" - ").next().unwrap_or(&t).trim().to_string()
@@ -203,7 +203,7 @@ struct Stats {
 }
 
 fn best_container(doc: &Html) -> Option<ElementRef<'_>> {
-    let body = first(doc, &sel("body"))?;
+    let body = first(doc, sel("body"))?;
     let mut scores: HashMap<NodeId, f64> = HashMap::new();
     let mut stats: HashMap<NodeId, Stats> = HashMap::new();
     collect(body, &mut stats);

@@ -22,12 +22,12 @@ impl Extractor for Dede {
         let doc = Html::parse_document(page.html);
         let mut rec = Record::new(page.url, self);
         let Some(containers) =
-            super::containers_or_fallback(&doc, &sel("div.viewbox div.content, div.content"), &mut rec)
+            super::containers_or_fallback(&doc, sel("div.viewbox div.content, div.content"), &mut rec)
         else {
             return rec;
         };
-        rec.title = first(&doc, &sel("div.title h2")).map(text_of).filter(|t| !t.is_empty());
-        if let Some(info) = first(&doc, &sel("div.info")).map(text_of) {
+        rec.title = first(&doc, sel("div.title h2")).map(text_of).filter(|t| !t.is_empty());
+        if let Some(info) = first(&doc, sel("div.info")).map(text_of) {
             rec.published_at = iso_datetime(&info);
             if let Some(source) = field_after(&info, "来源:") {
                 rec.meta.insert("source".into(), source.into());

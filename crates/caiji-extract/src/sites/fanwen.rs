@@ -25,13 +25,13 @@ impl Extractor for Fanwen {
     fn extract(&self, page: &Page<'_>) -> Record {
         let doc = Html::parse_document(page.html);
         let mut rec = Record::new(page.url, self);
-        let Some(containers) = super::containers_or_fallback(&doc, &sel("div.content"), &mut rec) else { return rec };
-        rec.title = first(&doc, &sel("div.title h1")).or_else(|| first(&doc, &sel("h1"))).map(text_of);
+        let Some(containers) = super::containers_or_fallback(&doc, sel("div.content"), &mut rec) else { return rec };
+        rec.title = first(&doc, sel("div.title h1")).or_else(|| first(&doc, sel("h1"))).map(text_of);
 
         // Teasers are inline links: skipping them joins the text around them, as the gold wants.
         let mut teasers = 0;
         for c in &containers {
-            teasers += c.select(&sel("a")).filter(|a| text_of(*a).contains(TEASER)).count();
+            teasers += c.select(sel("a")).filter(|a| text_of(*a).contains(TEASER)).count();
         }
         let lines = super::clean_lines(&containers, &|el| {
             el.value().has_class("hide-more", scraper::CaseSensitivity::AsciiCaseInsensitive)

@@ -52,11 +52,11 @@ impl Extractor for Job328 {
     fn extract(&self, page: &Page<'_>) -> Record {
         let doc = Html::parse_document(page.html);
         let mut rec = Record::new(page.url, self);
-        let Some(containers) = super::containers_or_fallback(&doc, &sel("td#newscontent"), &mut rec) else {
+        let Some(containers) = super::containers_or_fallback(&doc, sel("td#newscontent"), &mut rec) else {
             return rec;
         };
-        rec.title = first(&doc, &sel("td.newstitle")).map(text_of).filter(|t| !t.is_empty());
-        if let Some(info) = first(&doc, &sel("td.newsinfo")).map(text_of) {
+        rec.title = first(&doc, sel("td.newstitle")).map(text_of).filter(|t| !t.is_empty());
+        if let Some(info) = first(&doc, sel("td.newsinfo")).map(text_of) {
             rec.published_at = iso_datetime(&info);
             if let Some(source) = super::dede::field_after(&info, "来源:") {
                 rec.meta.insert("source".into(), source.into());

@@ -23,17 +23,17 @@ impl Extractor for Ttnews {
     fn extract(&self, page: &Page<'_>) -> Record {
         let doc = Html::parse_document(page.html);
         let mut rec = Record::new(page.url, self);
-        let Some(containers) = super::containers_or_fallback(&doc, &sel("div.post-content"), &mut rec) else {
+        let Some(containers) = super::containers_or_fallback(&doc, sel("div.post-content"), &mut rec) else {
             return rec;
         };
-        rec.title = first(&doc, &sel("h1.post-title")).or_else(|| first(&doc, &sel("h1"))).map(text_of);
+        rec.title = first(&doc, sel("h1.post-title")).or_else(|| first(&doc, sel("h1"))).map(text_of);
         rec.published_at =
-            first(&doc, &sel("time[datetime]")).and_then(|t| t.value().attr("datetime")).and_then(iso_datetime);
+            first(&doc, sel("time[datetime]")).and_then(|t| t.value().attr("datetime")).and_then(iso_datetime);
         rec.meta.insert("script".into(), "traditional".into());
 
         let mut paragraphs: Vec<String> = Vec::new();
         let mut pending_number: Option<String> = None;
-        for p in containers[0].select(&sel("p")) {
+        for p in containers[0].select(sel("p")) {
             // A `<br>` inside a `<p>` is a WeChat line wrap, not a paragraph break (seed 004:
             // 全市上下必須深刻認識到, / 唯有解放思想, / 才能…).
             let text: String = crate::dom::lines(p, &|_| false).iter().map(|l| trim_all(l)).collect();

@@ -24,10 +24,10 @@ impl Extractor for Wnwk {
     fn extract(&self, page: &Page<'_>) -> Record {
         let doc = Html::parse_document(page.html);
         let mut rec = Record::new(page.url, self);
-        let Some(containers) = super::containers_or_fallback(&doc, &sel("#descContent"), &mut rec) else { return rec };
-        rec.title = first(&doc, &sel("h1.doc-title")).or_else(|| first(&doc, &sel("h1"))).map(text_of);
-        if let Some(info) = first(&doc, &sel("div.doc-info")) {
-            for span in info.select(&sel("span")) {
+        let Some(containers) = super::containers_or_fallback(&doc, sel("#descContent"), &mut rec) else { return rec };
+        rec.title = first(&doc, sel("h1.doc-title")).or_else(|| first(&doc, sel("h1"))).map(text_of);
+        if let Some(info) = first(&doc, sel("div.doc-info")) {
+            for span in info.select(sel("span")) {
                 let t = text_of(span);
                 let Some((k, v)) = t.split_once([':', '：']) else { continue };
                 let v = trim_all(v).to_string();
@@ -46,7 +46,7 @@ impl Extractor for Wnwk {
             }
         }
         let mut joined = String::new();
-        for (i, p) in containers[0].select(&sel("p")).enumerate() {
+        for (i, p) in containers[0].select(sel("p")).enumerate() {
             let chunk = text_of(p);
             joined.push_str(strip_chunk_number(&chunk, i + 1));
         }
@@ -55,7 +55,7 @@ impl Extractor for Wnwk {
             rec.paragraphs = vec![joined];
         }
         // Only a preview is free: the page says the rest is behind the download.
-        if first(&doc, &sel("div.preview-end")).is_some() {
+        if first(&doc, sel("div.preview-end")).is_some() {
             rec.flag(Flag::ContentMissing);
         }
         rec

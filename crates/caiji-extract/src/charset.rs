@@ -119,7 +119,7 @@ pub fn label_to_encoding(label: &str) -> Option<&'static Encoding> {
 
 /// How much non-ASCII text chardetng sees: it is confident long before, and it reads ~5 MB/s,
 /// so the whole of a 50 KB page would cost more than parsing it.
-const DETECT_BYTES: usize = 4 * 1024;
+const DETECT_BYTES: usize = 2 * 1024;
 
 fn detect(bytes: &[u8]) -> &'static Encoding {
     let mut det = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
@@ -274,6 +274,15 @@ mod tests {
         assert_eq!(d.decision.encoding, "gb18030");
         assert!(d.text.contains("八路军总司令"));
         assert_eq!(d.decision.replacement_chars, 1);
+    }
+
+    #[test]
+    fn unlabelled_big5_is_not_mistaken_for_gbk() {
+        let text = "<html><body><p>李小敏強調，全市上下要堅持以習近平新時代中國特色社會主義思想為指導，聚焦省委提出的目標和對無錫提出的要求，既突出問題導向又堅持實踐取向，紮實深入開展解放思想大討論活動。</p></body></html>";
+        let (bytes, _, _) = encoding_rs::BIG5.encode(text);
+        let d = decode(&bytes, None);
+        assert_eq!(d.decision.encoding, "Big5");
+        assert!(d.text.contains("解放思想大討論"));
     }
 
     #[test]

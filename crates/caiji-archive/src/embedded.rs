@@ -153,7 +153,13 @@ impl EmbeddedCluster {
             }
         }
         if self.status()? == ClusterStatus::Running {
-            return Ok(());
+            if socket_dir.join(".s.PGSQL.5432").exists() {
+                return Ok(());
+            }
+            // Running, but its socket is gone (its folder was deleted and made anew while it
+            // ran): a restart recreates it.
+            tracing::warn!("private cluster is running without its socket: restarting it");
+            self.stop()?;
         }
         tracing::info!(dir = %data.display(), "starting private PostgreSQL cluster");
         let log = self.root.join("server.log");

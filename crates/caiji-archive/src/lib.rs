@@ -7,6 +7,7 @@
 
 pub mod embedded;
 pub mod frontier;
+pub mod query;
 pub mod store;
 pub mod testing;
 

@@ -91,6 +91,8 @@ pub struct NewExtraction {
     pub paragraphs: Vec<String>,
     pub metadata: Value,
     pub flags: Vec<String>,
+    /// Space-separated words of the text (segmented by the caller) for the word index.
+    pub search_words: String,
 }
 
 impl NewExtraction {
@@ -224,8 +226,8 @@ async fn insert_extraction(
 ) -> Result<i64, ArchiveError> {
     let id = sqlx::query_scalar(
         "INSERT INTO extractions (capture_id, extractor, extractor_version, config_hash, crawl_run_id, caiji_version,
-             git_commit, title, published_at, published_ts, author, paragraphs, text, metadata, flags)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING id",
+             git_commit, title, published_at, published_ts, author, paragraphs, text, metadata, flags, search_words)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15, to_tsvector('simple', $16)) RETURNING id",
     )
     .bind(capture_id)
     .bind(&e.extractor)
@@ -242,7 +244,65 @@ async fn insert_extraction(
     .bind(e.text())
     .bind(&e.metadata)
     .bind(&e.flags)
+    .bind(&e.search_words)
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)
+}
+
+impl Archive {
+    /// Inserts many extractions in one statement (arrays unnested server-side): the batched
+    /// write path of `caiji extract --rerun`.
+    pub async fn store_extractions(&self, rows: &[(i64, NewExtraction)]) -> Result<u64, ArchiveError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let col = |f: &dyn Fn(&NewExtraction) -> Option<String>| rows.iter().map(|(_, e)| f(e)).collect::<Vec<_>>();
+        let capture_ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+        let extractor = col(&|e| Some(e.extractor.clone()));
+        let version = col(&|e| Some(e.extractor_version.clone()));
+        let config_hash = col(&|e| Some(e.config_hash.clone()));
+        let run_id: Vec<Option<i64>> = rows.iter().map(|(_, e)| e.crawl_run_id).collect();
+        let caiji_version = col(&|e| Some(e.caiji_version.clone()));
+        let git_commit = col(&|e| e.git_commit.clone());
+        let title = col(&|e| e.title.clone());
+        let published_at = col(&|e| e.published_at.clone());
+        let published_ts: Vec<Option<NaiveDateTime>> = rows.iter().map(|(_, e)| e.published_ts).collect();
+        let author = col(&|e| e.author.clone());
+        let paragraphs: Vec<Value> = rows.iter().map(|(_, e)| serde_json::to_value(&e.paragraphs).unwrap_or_default()).collect();
+        let text = col(&|e| Some(e.text()));
+        let metadata: Vec<Value> = rows.iter().map(|(_, e)| e.metadata.clone()).collect();
+        let flags: Vec<Value> = rows.iter().map(|(_, e)| serde_json::to_value(&e.flags).unwrap_or_default()).collect();
+        let words = col(&|e| Some(e.search_words.clone()));
+        let r = sqlx::query(
+            "INSERT INTO extractions (capture_id, extractor, extractor_version, config_hash, crawl_run_id, caiji_version,
+                 git_commit, title, published_at, published_ts, author, paragraphs, text, metadata, flags, search_words)
+             SELECT t.capture_id, t.extractor, t.version, t.config_hash, t.run_id, t.caiji_version, t.git_commit, t.title,
+                    t.published_at, t.published_ts, t.author, t.paragraphs, t.text, t.metadata,
+                    ARRAY(SELECT jsonb_array_elements_text(t.flags)), to_tsvector('simple', t.words)
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
+                         $9::text[], $10::timestamp[], $11::text[], $12::jsonb[], $13::text[], $14::jsonb[], $15::jsonb[], $16::text[])
+                  AS t(capture_id, extractor, version, config_hash, run_id, caiji_version, git_commit, title, published_at,
+                       published_ts, author, paragraphs, text, metadata, flags, words)",
+        )
+        .bind(&capture_ids)
+        .bind(&extractor)
+        .bind(&version)
+        .bind(&config_hash)
+        .bind(&run_id)
+        .bind(&caiji_version)
+        .bind(&git_commit)
+        .bind(&title)
+        .bind(&published_at)
+        .bind(&published_ts)
+        .bind(&author)
+        .bind(&paragraphs)
+        .bind(&text)
+        .bind(&metadata)
+        .bind(&flags)
+        .bind(&words)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
 }

@@ -137,7 +137,12 @@ impl SiteConfig {
 
     /// sha256 of everything that shapes this site's extraction output besides the code.
     pub fn extractor_config_hash(&self) -> String {
-        let json = serde_json::json!({"extractor": self.file.extractor, "extract": self.file.extract});
+        self.config_hash_for(&self.file.extractor)
+    }
+
+    /// The configuration hash when `extractor` runs on this site (`extract --extractor`).
+    pub fn config_hash_for(&self, extractor: &str) -> String {
+        let json = serde_json::json!({"extractor": extractor, "extract": self.file.extract});
         caiji_archive::sha256_hex(json.to_string().as_bytes())
     }
 }

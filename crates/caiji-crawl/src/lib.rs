@@ -6,6 +6,7 @@ pub mod config;
 pub mod crawl;
 pub mod database;
 pub mod replay;
+pub mod rerun;
 
 pub use config::{Config, SiteConfig};
 pub use crawl::{CrawlOptions, CrawlSummary, crawl};

@@ -11,6 +11,7 @@ pub mod clean;
 pub mod dom;
 pub mod generic;
 pub mod registry;
+pub mod search;
 pub mod sites;
 
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,7 @@
 //! `caiji`: the command line. Parses arguments and calls the library crates.
 
 mod parse;
+mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,57 @@ enum Command {
     },
     /// Extract the record of saved pages (one file, or a folder to a folder).
     Parse(parse::ParseArgs),
+    /// Re-run the current extractors over the archive (no network).
+    Extract(ExtractArgs),
+    /// Compare two versions of an extractor over the archive.
+    Diff(DiffArgs),
+    /// Run a read-only SQL query against the archive.
+    Sql(SqlArgs),
+}
+
+#[derive(clap::Args)]
+struct ExtractArgs {
+    /// Re-extract stored captures (the only mode: extraction at crawl time is automatic).
+    #[arg(long, required = true)]
+    rerun: bool,
+    /// Only this site (repeatable); default: all.
+    #[arg(long = "site")]
+    sites: Vec<String>,
+    /// Run this extractor instead of each site's own (e.g. generic).
+    #[arg(long)]
+    extractor: Option<String>,
+    /// Only captures fetched on or after this date (YYYY-MM-DD or RFC 3339).
+    #[arg(long)]
+    since: Option<String>,
+    /// Extract again even where this extractor version and configuration already did.
+    #[arg(long)]
+    force: bool,
+    /// Captures per batch (memory is bounded by a few batches).
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+}
+
+#[derive(clap::Args)]
+struct DiffArgs {
+    #[arg(long)]
+    extractor: String,
+    /// Older version (default: the second newest in the archive).
+    #[arg(long)]
+    from: Option<String>,
+    /// Newer version (default: the newest in the archive).
+    #[arg(long)]
+    to: Option<String>,
+    /// How many changed documents to show as unified diffs.
+    #[arg(long, default_value_t = 3)]
+    limit: i64,
+}
+
+#[derive(clap::Args)]
+struct SqlArgs {
+    /// One SELECT (run in a read-only transaction).
+    query: String,
+    #[arg(long, value_enum, default_value_t = report::SqlFormat::Table)]
+    format: report::SqlFormat,
 }
 
 #[derive(clap::Args)]
@@ -191,6 +243,60 @@ async fn run(cli: Cli) -> u8 {
                 }
             }
         }
+        Command::Extract(args) => {
+            let config = match Config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return report(&e),
+            };
+            let since = match args.since.as_deref().map(|s| (s, caiji_crawl::rerun::parse_since(s))) {
+                Some((s, None)) => {
+                    tracing::error!("--since {s:?}: expected YYYY-MM-DD or an RFC 3339 timestamp");
+                    return exit::BAD_CONFIG;
+                }
+                Some((_, t)) => t,
+                None => None,
+            };
+            let arguments = serde_json::json!({
+                "command": "extract --rerun", "sites": args.sites, "extractor": args.extractor,
+                "since": args.since, "force": args.force,
+            });
+            let opts = caiji_crawl::rerun::RerunOptions {
+                sites: args.sites,
+                extractor: args.extractor,
+                since,
+                force: args.force,
+                batch_size: args.batch_size,
+                progress: true,
+                arguments,
+            };
+            let result = async {
+                config.select_sites(&opts.sites)?;
+                let (archive, url) = DatabaseTarget::from_config(&config)?.open().await?;
+                caiji_crawl::rerun::rerun(&config, &archive, &url, &opts).await
+            }
+            .await;
+            match result {
+                Ok(summary) => {
+                    print_rerun_summary(&summary);
+                    if summary.failed.is_empty() { exit::DONE } else { exit::DONE_WITH_FAILURES }
+                }
+                Err(e) => report(&e),
+            }
+        }
+        Command::Diff(args) => match diff(&cli.config, args).await {
+            Ok(()) => exit::DONE,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                exit::RUNTIME
+            }
+        },
+        Command::Sql(args) => match sql(&cli.config, args).await {
+            Ok(()) => exit::DONE,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                exit::RUNTIME
+            }
+        },
         Command::Db { action } => match db(&cli.config, action).await {
             Ok(()) => exit::DONE,
             Err(e) => report(&e),
@@ -227,6 +333,59 @@ fn print_crawl_summary(s: &caiji_crawl::CrawlSummary) {
             site, c.fetched, c.ok, c.gone, c.failed, c.disallowed, c.articles, c.extracted
         );
     }
+}
+
+#[allow(clippy::print_stdout)]
+fn print_rerun_summary(s: &caiji_crawl::rerun::RerunSummary) {
+    println!(
+        "extract run {}: examined {}, extracted {}, skipped {} (up to date), changed {}, unchanged {}, first {}, failed {} in {:.1}s ({:.0} captures/s){}",
+        s.run_id,
+        s.examined,
+        s.extracted,
+        s.skipped,
+        s.changed,
+        s.unchanged,
+        s.first,
+        s.failed.values().sum::<u64>(),
+        s.seconds,
+        s.examined as f64 / s.seconds.max(1e-9),
+        s.resumed_run.map(|r| format!(", continuing run {r}")).unwrap_or_default()
+    );
+    for (reason, n) in &s.failed {
+        println!("  failed: {n} x {reason}");
+    }
+    if let Some(rss) = peak_rss_mb() {
+        println!("  peak memory: {rss:.0} MB");
+    }
+}
+
+/// VmHWM of this process.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+async fn diff(config_path: &std::path::Path, args: DiffArgs) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    let (archive, _) = DatabaseTarget::from_config(&config)?.open().await?;
+    let versions = archive.extractor_versions(&args.extractor).await?;
+    let to = args.to.or_else(|| versions.first().cloned());
+    let from = args.from.or_else(|| versions.iter().find(|v| Some(*v) != to.as_ref()).cloned());
+    let (Some(from), Some(to)) = (from, to) else {
+        anyhow::bail!("`{}` has fewer than two versions in the archive (found: {versions:?})", args.extractor);
+    };
+    let (compared, changed, sample) = archive.version_diff(&args.extractor, &from, &to, args.limit).await?;
+    report::print_diff(&args.extractor, &from, &to, compared, changed, &sample, &mut std::io::stdout().lock())?;
+    Ok(())
+}
+
+async fn sql(config_path: &std::path::Path, args: SqlArgs) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    let (archive, _) = DatabaseTarget::from_config(&config)?.open().await?;
+    let result = archive.query_json(&args.query).await?;
+    report::print_query(&result, args.format, &mut std::io::stdout().lock())?;
+    Ok(())
 }
 
 #[allow(clippy::print_stdout)]

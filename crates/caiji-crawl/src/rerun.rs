@@ -1,0 +1,351 @@
+//! `caiji extract --rerun`: the current extractors over stored captures, no network.
+//!
+//! A three-stage pipeline with bounded memory whatever the archive's size: a reader pages
+//! through captures by id (keyset pagination, `batch_size` bodies at a time), an extraction
+//! stage runs each batch on all cores (rayon), a writer inserts each batch in one statement.
+//! Channels hold at most two batches between stages. Every older extraction stays; a capture
+//! already extracted by the same extractor name, version and configuration is skipped unless
+//! `--force`. A killed run resumes: without `--force` the finished batches are skipped as
+//! up to date; with `--force` the next identical run continues the interrupted one.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use caiji_archive::{Archive, NewExtraction, RunInfo};
+use caiji_extract::{Extractor, Flag, Registry, extract_bytes};
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::crawl::to_new_extraction;
+use crate::{CAIJI_VERSION, Config, CrawlError, SiteConfig, git_commit};
+
+#[derive(Debug, Clone)]
+pub struct RerunOptions {
+    pub sites: Vec<String>,
+    /// Run this extractor instead of each site's own (e.g. `generic`).
+    pub extractor: Option<String>,
+    /// Only captures fetched at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    pub force: bool,
+    pub batch_size: usize,
+    pub progress: bool,
+    pub arguments: serde_json::Value,
+}
+
+impl Default for RerunOptions {
+    fn default() -> Self {
+        Self {
+            sites: Vec::new(),
+            extractor: None,
+            since: None,
+            force: false,
+            batch_size: 256,
+            progress: false,
+            arguments: serde_json::Value::Null,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RerunSummary {
+    pub run_id: i64,
+    /// Article captures looked at.
+    pub examined: u64,
+    /// New extraction rows written.
+    pub extracted: u64,
+    /// Already extracted by this extractor, version and configuration.
+    pub skipped: u64,
+    /// Extracted, and the text differs from the newest earlier extraction by the same extractor.
+    pub changed: u64,
+    /// Extracted, same text as before.
+    pub unchanged: u64,
+    /// Extracted for the first time by this extractor.
+    pub first: u64,
+    /// Captures that gave no record, by reason.
+    pub failed: BTreeMap<String, u64>,
+    pub seconds: f64,
+    /// A run with `--force` that continued an interrupted one.
+    pub resumed_run: Option<i64>,
+}
+
+/// One capture as read from the archive.
+struct Row {
+    capture_id: i64,
+    url: String,
+    content_type: Option<String>,
+    /// None when skipped (the body is then not even read).
+    body: Option<Vec<u8>>,
+    previous_text_sha: Option<Vec<u8>>,
+}
+
+enum Outcome {
+    Extracted { row: Box<(i64, NewExtraction)>, previous: Option<bool> },
+    Skipped,
+    Failed(String),
+}
+
+pub async fn rerun(
+    config: &Config,
+    archive: &Archive,
+    db_url: &str,
+    opts: &RerunOptions,
+) -> Result<RerunSummary, CrawlError> {
+    let sites = config.select_sites(&opts.sites)?;
+    let registry = Registry::default();
+    if let Some(name) = &opts.extractor
+        && registry.get(name).is_none()
+    {
+        return Err(CrawlError::Config(format!("unknown extractor `{name}`")));
+    }
+    let lock_names: Vec<String> = sites.iter().map(|s| format!("extract:{}", s.name())).collect();
+    let locks = archive.lock_sites(db_url, &lock_names).await?;
+    let names: Vec<String> = sites.iter().map(|s| s.name().to_string()).collect();
+
+    // With --force, a run identical to an interrupted one continues it.
+    let resumed_run: Option<i64> = if opts.force {
+        sqlx::query_scalar(
+            "SELECT id FROM crawl_runs WHERE command = 'extract' AND outcome = 'running' AND arguments = $1
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(&opts.arguments)
+        .fetch_optional(archive.pool())
+        .await
+        .map_err(caiji_archive::ArchiveError::from)?
+    } else {
+        None
+    };
+    if let Some(old) = resumed_run {
+        tracing::info!(run_id = old, "continuing an interrupted forced re-extraction");
+        archive.finish_run(old, "interrupted", &serde_json::json!({"continued_by_next_run": true})).await?;
+    }
+    let run = RunInfo {
+        command: "extract".into(),
+        arguments: opts.arguments.clone(),
+        sites: names.clone(),
+        caiji_version: CAIJI_VERSION.into(),
+        git_commit: git_commit(),
+    };
+    let run_id = archive.start_run(&run).await?;
+    let started = Instant::now();
+    let mut summary = RerunSummary { run_id, resumed_run, ..Default::default() };
+
+    let total = count_candidates(archive, &names, opts.since).await?;
+    let bar = (opts.progress && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} captures {per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+
+    let mut result = Ok(());
+    for site in &sites {
+        let extractor = match &opts.extractor {
+            Some(name) => registry.get(name),
+            None => registry.get(&site.file.extractor),
+        };
+        let Some(extractor) = extractor else { continue };
+        if let Err(e) = rerun_site(archive, site, extractor, run_id, resumed_run, opts, &mut summary, bar.as_ref()).await {
+            result = Err(e);
+            break;
+        }
+    }
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    let outcome = match (&result, summary.failed.is_empty()) {
+        (Err(_), _) => "failed",
+        (Ok(()), true) => "done",
+        (Ok(()), false) => "done_with_failures",
+    };
+    let counts = serde_json::to_value(&summary).unwrap_or_default();
+    if let Err(e) = archive.finish_run(run_id, outcome, &counts).await {
+        tracing::error!(error = %e, "could not record the run's outcome");
+    }
+    locks.release().await;
+    result.map(|()| summary)
+}
+
+async fn count_candidates(archive: &Archive, sites: &[String], since: Option<DateTime<Utc>>) -> Result<u64, CrawlError> {
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        // Built from constants only.
+        "SELECT count(*) FROM captures c WHERE c.site = ANY($1) AND {CANDIDATE}"
+    )))
+        .bind(sites)
+        .bind(since)
+        .fetch_one(archive.pool())
+        .await
+        .map_err(caiji_archive::ArchiveError::from)?;
+    Ok(n.max(0) as u64)
+}
+
+/// Captures worth extracting: fetched fine, an article to the frontier or extracted before.
+/// `$2` is the optional `--since`.
+const CANDIDATE: &str = "c.outcome = 'ok' AND c.body_sha256 IS NOT NULL
+    AND ($2::timestamptz IS NULL OR c.fetched_at >= $2)
+    AND (EXISTS (SELECT 1 FROM frontier f WHERE f.canonical_url = c.canonical_url AND f.kind = 'article')
+         OR EXISTS (SELECT 1 FROM extractions x WHERE x.capture_id = c.id))";
+
+#[allow(clippy::too_many_arguments)]
+async fn rerun_site(
+    archive: &Archive,
+    site: &SiteConfig,
+    extractor: &'static dyn Extractor,
+    run_id: i64,
+    resumed_run: Option<i64>,
+    opts: &RerunOptions,
+    summary: &mut RerunSummary,
+    bar: Option<&ProgressBar>,
+) -> Result<(), CrawlError> {
+    let config_hash = site.config_hash_for(extractor.name());
+    let (batch_tx, mut batch_rx) = mpsc::channel::<Vec<Row>>(2);
+    let (done_tx, mut done_rx) = mpsc::channel::<Vec<Outcome>>(2);
+
+    // Stage 1: read batches of captures by id.
+    let reader = {
+        let archive = archive.clone();
+        let site_name = site.name().to_string();
+        let (since, force, batch) = (opts.since, opts.force, opts.batch_size.max(1) as i64);
+        let (name, version, hash) = (extractor.name().to_string(), extractor.version().to_string(), config_hash.clone());
+        tokio::spawn(async move {
+            let sql = format!(
+                "SELECT c.id, c.canonical_url, c.content_type,
+                        CASE WHEN skip.yes THEN NULL ELSE b.content END,
+                        (SELECT sha256(convert_to(e.text, 'UTF8')) FROM extractions e
+                          WHERE e.capture_id = c.id AND e.extractor = $4 ORDER BY e.id DESC LIMIT 1)
+                 FROM captures c
+                 JOIN bodies b ON b.sha256 = c.body_sha256
+                 CROSS JOIN LATERAL (SELECT CASE
+                     WHEN $7 THEN EXISTS (SELECT 1 FROM extractions e WHERE e.capture_id = c.id AND e.crawl_run_id = $8)
+                     ELSE EXISTS (SELECT 1 FROM extractions e WHERE e.capture_id = c.id AND e.extractor = $4
+                          AND (e.extractor_version = $5 OR e.extractor_version LIKE $5 || '+%') AND e.config_hash = $6)
+                     END AS yes) skip
+                 WHERE c.site = $1 AND c.id > $3 AND {CANDIDATE}
+                 ORDER BY c.id LIMIT $9"
+            );
+            let mut after = 0i64;
+            loop {
+                let rows: Vec<(i64, String, Option<String>, Option<Vec<u8>>, Option<Vec<u8>>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())) // constants only
+                    .bind(&site_name)
+                    .bind(since)
+                    .bind(after)
+                    .bind(&name)
+                    .bind(&version)
+                    .bind(&hash)
+                    .bind(force)
+                    .bind(resumed_run.unwrap_or(-1))
+                    .bind(batch)
+                    .fetch_all(archive.pool())
+                    .await?;
+                let Some(last) = rows.last() else { break };
+                after = last.0;
+                let batch: Vec<Row> = rows
+                    .into_iter()
+                    .map(|(capture_id, url, content_type, body, previous_text_sha)| Row {
+                        capture_id,
+                        url,
+                        content_type,
+                        body,
+                        previous_text_sha,
+                    })
+                    .collect();
+                if batch_tx.send(batch).await.is_err() {
+                    break;
+                }
+            }
+            Ok::<(), caiji_archive::ArchiveError>(())
+        })
+    };
+
+    // Stage 2: extract each batch on all cores.
+    let extract_stage = {
+        let site = site.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = batch_rx.recv().await {
+                let site = site.clone();
+                let outcomes = tokio::task::spawn_blocking(move || {
+                    batch.into_par_iter().map(|row| extract_row(row, extractor, &site, run_id)).collect::<Vec<_>>()
+                })
+                .await;
+                let Ok(outcomes) = outcomes else { break };
+                if done_tx.send(outcomes).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+
+    // Stage 3: write each batch in one statement.
+    let mut write_error = None;
+    while let Some(outcomes) = done_rx.recv().await {
+        let mut rows = Vec::with_capacity(outcomes.len());
+        for o in outcomes {
+            summary.examined += 1;
+            match o {
+                Outcome::Skipped => summary.skipped += 1,
+                Outcome::Failed(reason) => *summary.failed.entry(reason).or_default() += 1,
+                Outcome::Extracted { row, previous } => {
+                    match previous {
+                        None => summary.first += 1,
+                        Some(true) => summary.changed += 1,
+                        Some(false) => summary.unchanged += 1,
+                    }
+                    rows.push(*row);
+                }
+            }
+        }
+        if let Some(bar) = bar {
+            bar.inc(rows.len() as u64);
+        }
+        match archive.store_extractions(&rows).await {
+            Ok(n) => summary.extracted += n,
+            Err(e) => {
+                write_error = Some(e);
+                break;
+            }
+        }
+    }
+    drop(done_rx);
+    let _ = extract_stage.await;
+    let read_result = reader.await.map_err(|e| CrawlError::Config(format!("reader task: {e}")))?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    read_result?;
+    Ok(())
+}
+
+fn extract_row(row: Row, extractor: &dyn Extractor, site: &SiteConfig, run_id: i64) -> Outcome {
+    let Some(body) = row.body else { return Outcome::Skipped };
+    let (record, _) = extract_bytes(extractor, &body, &row.url, row.content_type.as_deref());
+    if record.has_flag(Flag::NotHtml) {
+        let reason = record.meta.get("not_html").and_then(|v| v.as_str()).unwrap_or("not HTML").to_string();
+        return Outcome::Failed(format!("not HTML: {reason}"));
+    }
+    let text_sha: Vec<u8> = Sha256::digest(record.text().as_bytes()).to_vec();
+    let previous = row.previous_text_sha.map(|prev| prev != text_sha);
+    let mut extraction = to_new_extraction(record, site, run_id);
+    extraction.config_hash = site.config_hash_for(&extraction.extractor);
+    Outcome::Extracted { row: Box::new((row.capture_id, extraction)), previous }
+}
+
+/// Parses `--since`: `YYYY-MM-DD` (midnight UTC) or RFC 3339.
+pub fn parse_since(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    Some(d.and_hms_opt(0, 0, 0)?.and_utc())
+}
+
+/// Used by progress displays and logs.
+pub fn per_second(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}

@@ -1,0 +1,94 @@
+//! Output of `caiji sql` and `caiji diff`.
+
+use std::io::Write;
+
+use caiji_archive::query::{QueryResult, VersionPair};
+use clap::ValueEnum;
+use serde_json::Value;
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SqlFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn print_query(result: &QueryResult, format: SqlFormat, out: &mut dyn Write) -> anyhow::Result<()> {
+    match format {
+        SqlFormat::Json => {
+            for row in &result.rows {
+                let obj: serde_json::Map<String, Value> = result.columns.iter().cloned().zip(row.iter().cloned()).collect();
+                writeln!(out, "{}", Value::Object(obj))?;
+            }
+        }
+        SqlFormat::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record(&result.columns)?;
+            for row in &result.rows {
+                w.write_record(row.iter().map(cell))?;
+            }
+            w.flush()?;
+        }
+        SqlFormat::Table => {
+            const MAX: usize = 60;
+            let shorten = |s: String| -> String {
+                let one_line = s.replace('\n', "⏎");
+                if one_line.chars().count() > MAX {
+                    one_line.chars().take(MAX - 1).collect::<String>() + "…"
+                } else {
+                    one_line
+                }
+            };
+            let cells: Vec<Vec<String>> = result.rows.iter().map(|r| r.iter().map(|v| shorten(cell(v))).collect()).collect();
+            let width = |s: &str| s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum::<usize>();
+            let widths: Vec<usize> = result
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| cells.iter().map(|r| width(&r[i])).chain([width(c)]).max().unwrap_or(0))
+                .collect();
+            let line = |vals: &[String], out: &mut dyn Write| -> std::io::Result<()> {
+                let padded: Vec<String> =
+                    vals.iter().zip(&widths).map(|(v, w)| format!("{v}{}", " ".repeat(w.saturating_sub(width(v))))).collect();
+                writeln!(out, "{}", padded.join(" | ").trim_end())
+            };
+            line(&result.columns, out)?;
+            writeln!(out, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-"))?;
+            for r in &cells {
+                line(r, out)?;
+            }
+            writeln!(out, "({} rows)", result.rows.len())?;
+        }
+    }
+    Ok(())
+}
+
+pub fn print_diff(
+    extractor: &str,
+    from: &str,
+    to: &str,
+    compared: i64,
+    changed: i64,
+    sample: &[VersionPair],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    writeln!(out, "{extractor} {from} -> {to}: {compared} documents extracted by both, {changed} changed")?;
+    for pair in sample {
+        let diff = similar::TextDiff::from_lines(&pair.old_text, &pair.new_text);
+        writeln!(out)?;
+        write!(
+            out,
+            "{}",
+            diff.unified_diff().context_radius(1).header(&format!("{} ({from})", pair.url), &format!("{} ({to})", pair.url))
+        )?;
+    }
+    Ok(())
+}

@@ -44,11 +44,11 @@ impl Archive {
         Ok(out)
     }
 
-    /// Versions of an extractor in the archive, newest first (by last use).
+    /// Versions of an extractor in the archive, newest first (by latest extraction time).
     pub async fn extractor_versions(&self, extractor: &str) -> Result<Vec<String>, ArchiveError> {
         Ok(sqlx::query_scalar(
             "SELECT extractor_version FROM extractions WHERE extractor = $1
-             GROUP BY extractor_version ORDER BY max(id) DESC",
+             GROUP BY extractor_version ORDER BY max(extracted_at) DESC, max(id) DESC",
         )
         .bind(extractor)
         .fetch_all(&self.pool)
@@ -88,7 +88,8 @@ impl Archive {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let pairs = sample.into_iter().map(|(url, old_text, new_text)| VersionPair { url, old_text, new_text }).collect();
+        let pairs =
+            sample.into_iter().map(|(url, old_text, new_text)| VersionPair { url, old_text, new_text }).collect();
         Ok((compared, changed, pairs))
     }
 }

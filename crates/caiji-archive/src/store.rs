@@ -269,7 +269,8 @@ impl Archive {
         let published_at = col(&|e| e.published_at.clone());
         let published_ts: Vec<Option<NaiveDateTime>> = rows.iter().map(|(_, e)| e.published_ts).collect();
         let author = col(&|e| e.author.clone());
-        let paragraphs: Vec<Value> = rows.iter().map(|(_, e)| serde_json::to_value(&e.paragraphs).unwrap_or_default()).collect();
+        let paragraphs: Vec<Value> =
+            rows.iter().map(|(_, e)| serde_json::to_value(&e.paragraphs).unwrap_or_default()).collect();
         let text = col(&|e| Some(e.text()));
         let metadata: Vec<Value> = rows.iter().map(|(_, e)| e.metadata.clone()).collect();
         let flags: Vec<Value> = rows.iter().map(|(_, e)| serde_json::to_value(&e.flags).unwrap_or_default()).collect();

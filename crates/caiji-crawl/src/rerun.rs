@@ -151,7 +151,9 @@ pub async fn rerun(
             None => registry.get(&site.file.extractor),
         };
         let Some(extractor) = extractor else { continue };
-        if let Err(e) = rerun_site(archive, site, extractor, run_id, resumed_run, opts, &mut summary, bar.as_ref()).await {
+        if let Err(e) =
+            rerun_site(archive, site, extractor, run_id, resumed_run, opts, &mut summary, bar.as_ref()).await
+        {
             result = Err(e);
             break;
         }
@@ -173,16 +175,20 @@ pub async fn rerun(
     result.map(|()| summary)
 }
 
-async fn count_candidates(archive: &Archive, sites: &[String], since: Option<DateTime<Utc>>) -> Result<u64, CrawlError> {
+async fn count_candidates(
+    archive: &Archive,
+    sites: &[String],
+    since: Option<DateTime<Utc>>,
+) -> Result<u64, CrawlError> {
     let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         // Built from constants only.
         "SELECT count(*) FROM captures c WHERE c.site = ANY($1) AND {CANDIDATE}"
     )))
-        .bind(sites)
-        .bind(since)
-        .fetch_one(archive.pool())
-        .await
-        .map_err(caiji_archive::ArchiveError::from)?;
+    .bind(sites)
+    .bind(since)
+    .fetch_one(archive.pool())
+    .await
+    .map_err(caiji_archive::ArchiveError::from)?;
     Ok(n.max(0) as u64)
 }
 
@@ -213,7 +219,8 @@ async fn rerun_site(
         let archive = archive.clone();
         let site_name = site.name().to_string();
         let (since, force, batch) = (opts.since, opts.force, opts.batch_size.max(1) as i64);
-        let (name, version, hash) = (extractor.name().to_string(), extractor.version().to_string(), config_hash.clone());
+        let (name, version, hash) =
+            (extractor.name().to_string(), extractor.version().to_string(), config_hash.clone());
         tokio::spawn(async move {
             let sql = format!(
                 "SELECT c.id, c.canonical_url, c.content_type,
@@ -232,18 +239,19 @@ async fn rerun_site(
             );
             let mut after = 0i64;
             loop {
-                let rows: Vec<(i64, String, Option<String>, Option<Vec<u8>>, Option<Vec<u8>>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())) // constants only
-                    .bind(&site_name)
-                    .bind(since)
-                    .bind(after)
-                    .bind(&name)
-                    .bind(&version)
-                    .bind(&hash)
-                    .bind(force)
-                    .bind(resumed_run.unwrap_or(-1))
-                    .bind(batch)
-                    .fetch_all(archive.pool())
-                    .await?;
+                let rows: Vec<(i64, String, Option<String>, Option<Vec<u8>>, Option<Vec<u8>>)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())) // constants only
+                        .bind(&site_name)
+                        .bind(since)
+                        .bind(after)
+                        .bind(&name)
+                        .bind(&version)
+                        .bind(&hash)
+                        .bind(force)
+                        .bind(resumed_run.unwrap_or(-1))
+                        .bind(batch)
+                        .fetch_all(archive.pool())
+                        .await?;
                 let Some(last) = rows.last() else { break };
                 after = last.0;
                 let batch: Vec<Row> = rows

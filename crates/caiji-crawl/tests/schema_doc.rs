@@ -18,7 +18,9 @@ fn doc_queries() -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut lines = doc.lines();
     while let Some(line) = lines.next() {
-        let Some(name) = line.trim().strip_prefix("<!-- query: ").and_then(|r| r.strip_suffix(" -->")) else { continue };
+        let Some(name) = line.trim().strip_prefix("<!-- query: ").and_then(|r| r.strip_suffix(" -->")) else {
+            continue;
+        };
         assert_eq!(lines.next().map(str::trim), Some("```sql"), "query {name} must be followed by a ```sql block");
         let sql: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
         out.push((name.to_string(), sql.join("\n")));
@@ -87,13 +89,22 @@ async fn every_documented_query_runs_and_returns_what_it_says() {
             result.rows.iter().map(|r| result.columns.iter().cloned().zip(r.iter().cloned()).collect()).collect();
         match name.as_str() {
             "documents-per-site" => {
-                assert_eq!(col(&rows, "site"), ["dede", "fanwen", "job328", "ttnews", "wnwk"].map(Value::from).iter().collect::<Vec<_>>());
+                assert_eq!(
+                    col(&rows, "site"),
+                    ["dede", "fanwen", "job328", "ttnews", "wnwk"].map(Value::from).iter().collect::<Vec<_>>()
+                );
                 assert!(col(&rows, "documents").iter().all(|n| **n == 2));
             }
             "articles-per-month" => {
                 let got: Vec<(String, String, i64)> = rows
                     .iter()
-                    .map(|r| (r["site"].as_str().unwrap().into(), r["month"].as_str().unwrap().into(), r["articles"].as_i64().unwrap()))
+                    .map(|r| {
+                        (
+                            r["site"].as_str().unwrap().into(),
+                            r["month"].as_str().unwrap().into(),
+                            r["articles"].as_i64().unwrap(),
+                        )
+                    })
                     .collect();
                 // Dates as the fixture gold records give them (fanwen shows none).
                 let want = [
@@ -108,13 +119,18 @@ async fn every_documented_query_runs_and_returns_what_it_says() {
                 assert_eq!(got, want.map(|(s, m, n)| (s.to_string(), m.to_string(), n)).to_vec());
             }
             "phrase-search" | "word-search" => {
-                let (needle, urls) = if name == "phrase-search" { ("高质量发展", col(&rows, "url")) } else { ("改革", col(&rows, "url")) };
+                let (needle, urls) = if name == "phrase-search" {
+                    ("高质量发展", col(&rows, "url"))
+                } else {
+                    ("改革", col(&rows, "url"))
+                };
                 // Independently: every document whose text contains the string.
-                let expected: Vec<String> = sqlx::query_scalar("SELECT url FROM documents WHERE strpos(text, $1) > 0 ORDER BY url")
-                    .bind(needle)
-                    .fetch_all(pool)
-                    .await
-                    .unwrap();
+                let expected: Vec<String> =
+                    sqlx::query_scalar("SELECT url FROM documents WHERE strpos(text, $1) > 0 ORDER BY url")
+                        .bind(needle)
+                        .fetch_all(pool)
+                        .await
+                        .unwrap();
                 assert!(!expected.is_empty());
                 let got: Vec<&str> = urls.iter().map(|u| u.as_str().unwrap()).collect();
                 if name == "phrase-search" {
@@ -122,7 +138,12 @@ async fn every_documented_query_runs_and_returns_what_it_says() {
                 } else {
                     // Word search finds the word, not substrings across word boundaries.
                     assert!(got.iter().all(|u| expected.iter().any(|e| e == u)), "{got:?} vs {expected:?}");
-                    assert!(got.len() * 10 >= expected.len() * 8, "word search found {} of {}", got.len(), expected.len());
+                    assert!(
+                        got.len() * 10 >= expected.len() * 8,
+                        "word search found {} of {}",
+                        got.len(),
+                        expected.len()
+                    );
                 }
             }
             "newest-versions" => {
@@ -133,15 +154,20 @@ async fn every_documented_query_runs_and_returns_what_it_says() {
                 }
             }
             "changed-between-versions" => {
-                assert_eq!(col(&rows, "url"), [&Value::from("http://www.bjxhtouch.com/gongwenfanwen/2021/1103/42779.html")]);
+                assert_eq!(
+                    col(&rows, "url"),
+                    [&Value::from("http://www.bjxhtouch.com/gongwenfanwen/2021/1103/42779.html")]
+                );
             }
             "replacement-characters" => {
                 assert_eq!(rows.len(), 1, "the fixture crawl decodes losslessly; only the bad capture has U+FFFD");
                 assert_eq!(rows[0]["replacement_chars"], 2);
             }
             "same-article-two-sites" => {
-                let got: BTreeSet<(String, String)> =
-                    rows.iter().map(|r| (r["url_a"].as_str().unwrap().into(), r["url_b"].as_str().unwrap().into())).collect();
+                let got: BTreeSet<(String, String)> = rows
+                    .iter()
+                    .map(|r| (r["url_a"].as_str().unwrap().into(), r["url_b"].as_str().unwrap().into()))
+                    .collect();
                 // From the fixtures' provenance: fanwen 1562047 = seed 000 (篇一…篇五), 1563318 =
                 // seed 002 + seed 003 part 二; dede 42779 = seed 002, 42851 = 000 篇五; job328
                 // 15321 = seed 003, 15408 = 000 篇三; wnwk 2203117 = 000 篇四.
@@ -166,7 +192,10 @@ async fn every_documented_query_runs_and_returns_what_it_says() {
                 assert_eq!(r["charset_source"], "meta");
                 assert_eq!(r["replacement_chars"], 0);
                 assert_eq!(r["extractor"], "fanwen");
-                let run: i64 = sqlx::query_scalar("SELECT id FROM crawl_runs WHERE command = 'crawl'").fetch_one(pool).await.unwrap();
+                let run: i64 = sqlx::query_scalar("SELECT id FROM crawl_runs WHERE command = 'crawl'")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
                 assert_eq!(r["crawl_run_id"], run);
                 assert!(r.contains_key("crawl_arguments"));
                 assert_eq!(r["status"], 200);
@@ -181,7 +210,11 @@ async fn every_documented_query_runs_and_returns_what_it_says() {
                 // Only removed pages (the list pages link to articles that are not in pages/).
                 assert!(!rows.is_empty());
                 for r in &rows {
-                    assert_eq!((r["outcome"].as_str(), r["status"].as_i64()), (Some("http_status"), Some(404)), "{r:?}");
+                    assert_eq!(
+                        (r["outcome"].as_str(), r["status"].as_i64()),
+                        (Some("http_status"), Some(404)),
+                        "{r:?}"
+                    );
                 }
             }
             "crawl-runs" => {

@@ -25,7 +25,8 @@ pub fn print_query(result: &QueryResult, format: SqlFormat, out: &mut dyn Write)
     match format {
         SqlFormat::Json => {
             for row in &result.rows {
-                let obj: serde_json::Map<String, Value> = result.columns.iter().cloned().zip(row.iter().cloned()).collect();
+                let obj: serde_json::Map<String, Value> =
+                    result.columns.iter().cloned().zip(row.iter().cloned()).collect();
                 writeln!(out, "{}", Value::Object(obj))?;
             }
         }
@@ -47,7 +48,8 @@ pub fn print_query(result: &QueryResult, format: SqlFormat, out: &mut dyn Write)
                     one_line
                 }
             };
-            let cells: Vec<Vec<String>> = result.rows.iter().map(|r| r.iter().map(|v| shorten(cell(v))).collect()).collect();
+            let cells: Vec<Vec<String>> =
+                result.rows.iter().map(|r| r.iter().map(|v| shorten(cell(v))).collect()).collect();
             let width = |s: &str| s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum::<usize>();
             let widths: Vec<usize> = result
                 .columns
@@ -56,8 +58,11 @@ pub fn print_query(result: &QueryResult, format: SqlFormat, out: &mut dyn Write)
                 .map(|(i, c)| cells.iter().map(|r| width(&r[i])).chain([width(c)]).max().unwrap_or(0))
                 .collect();
             let line = |vals: &[String], out: &mut dyn Write| -> std::io::Result<()> {
-                let padded: Vec<String> =
-                    vals.iter().zip(&widths).map(|(v, w)| format!("{v}{}", " ".repeat(w.saturating_sub(width(v))))).collect();
+                let padded: Vec<String> = vals
+                    .iter()
+                    .zip(&widths)
+                    .map(|(v, w)| format!("{v}{}", " ".repeat(w.saturating_sub(width(v)))))
+                    .collect();
                 writeln!(out, "{}", padded.join(" | ").trim_end())
             };
             line(&result.columns, out)?;
@@ -87,7 +92,9 @@ pub fn print_diff(
         write!(
             out,
             "{}",
-            diff.unified_diff().context_radius(1).header(&format!("{} ({from})", pair.url), &format!("{} ({to})", pair.url))
+            diff.unified_diff()
+                .context_radius(1)
+                .header(&format!("{} ({from})", pair.url), &format!("{} ({to})", pair.url))
         )?;
     }
     Ok(())

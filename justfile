@@ -33,3 +33,7 @@ eval-generic:
 # generic extractor speed vs trafilatura, readability-lxml, resiliparse (creates a Python venv)
 bench-extract:
     scripts/bench-extract.sh
+
+# re-extraction of a generated 100,000-capture archive vs extraction alone (N=... to change)
+bench-rerun:
+    scripts/bench-rerun.sh

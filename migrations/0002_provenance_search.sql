@@ -2,13 +2,22 @@
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
--- Word search: the text segmented into words (jieba, search mode) by caiji at insert time,
--- as a 'simple' tsvector. Phrase search uses the trigram index on text below.
-ALTER TABLE extractions ADD COLUMN search_words tsvector;
-CREATE INDEX extractions_search_words_idx ON extractions USING gin (search_words);
-CREATE INDEX extractions_text_trgm_idx ON extractions USING gin (text gin_trgm_ops);
+-- Extracted texts for search, content-addressed like bodies: a re-extraction that yields the
+-- same text adds nothing here, so the search indexes are only maintained for new texts.
+--   words: the text segmented into words (jieba, search mode) by caiji, a 'simple' tsvector;
+--   text: phrase search through the trigram index.
+CREATE TABLE search_texts (
+    sha256  bytea    PRIMARY KEY CHECK (octet_length(sha256) = 32),
+    text    text     NOT NULL,
+    words   tsvector NOT NULL
+);
+CREATE INDEX search_texts_words_idx ON search_texts USING gin (words);
+CREATE INDEX search_texts_text_trgm_idx ON search_texts USING gin (text gin_trgm_ops);
+ALTER TABLE extractions ADD COLUMN text_sha256 bytea;
+CREATE INDEX extractions_text_sha256_idx ON extractions (text_sha256);
 
--- documents gains the word index (columns are only ever appended to public views).
+-- documents gains published_ts and text_sha256 (the key into search_texts); columns are only
+-- ever appended to public views.
 CREATE OR REPLACE VIEW documents AS
 WITH newest_capture AS (
     SELECT DISTINCT ON (canonical_url) *
@@ -34,7 +43,7 @@ SELECT DISTINCT ON (c.canonical_url)
     c.id                AS capture_id,
     e.id                AS extraction_id,
     e.published_ts,
-    e.search_words
+    e.text_sha256
 FROM newest_capture c
 JOIN extractions e ON e.capture_id = c.id
 ORDER BY c.canonical_url, e.extracted_at DESC, e.id DESC;

@@ -91,7 +91,9 @@ pub struct NewExtraction {
     pub paragraphs: Vec<String>,
     pub metadata: Value,
     pub flags: Vec<String>,
-    /// Space-separated words of the text (segmented by the caller) for the word index.
+    /// Space-separated words of the text (segmented by the caller) for the word index. Empty
+    /// when the text is already in `search_texts` (segmentation is the costliest step of a
+    /// re-extraction; the same text has the same words).
     pub search_words: String,
 }
 
@@ -224,10 +226,21 @@ async fn insert_extraction(
     capture_id: i64,
     e: &NewExtraction,
 ) -> Result<i64, ArchiveError> {
+    let text = e.text();
+    let text_sha = crate::sha256(text.as_bytes()).to_vec();
+    sqlx::query(
+        "INSERT INTO search_texts (sha256, text, words) VALUES ($1, $2, to_tsvector('simple', $3))
+         ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(&text_sha)
+    .bind(&text)
+    .bind(&e.search_words)
+    .execute(&mut **tx)
+    .await?;
     let id = sqlx::query_scalar(
         "INSERT INTO extractions (capture_id, extractor, extractor_version, config_hash, crawl_run_id, caiji_version,
-             git_commit, title, published_at, published_ts, author, paragraphs, text, metadata, flags, search_words)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15, to_tsvector('simple', $16)) RETURNING id",
+             git_commit, title, published_at, published_ts, author, paragraphs, text, metadata, flags, text_sha256)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING id",
     )
     .bind(capture_id)
     .bind(&e.extractor)
@@ -244,7 +257,7 @@ async fn insert_extraction(
     .bind(e.text())
     .bind(&e.metadata)
     .bind(&e.flags)
-    .bind(&e.search_words)
+    .bind(&text_sha)
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)
@@ -275,16 +288,32 @@ impl Archive {
         let metadata: Vec<Value> = rows.iter().map(|(_, e)| e.metadata.clone()).collect();
         let flags: Vec<Value> = rows.iter().map(|(_, e)| serde_json::to_value(&e.flags).unwrap_or_default()).collect();
         let words = col(&|e| Some(e.search_words.clone()));
+        let text_sha: Vec<Vec<u8>> =
+            text.iter().map(|t| crate::sha256(t.as_deref().unwrap_or("").as_bytes()).to_vec()).collect();
+        let mut tx = self.pool.begin().await?;
+        // New texts only (a conflict means the text, and so its words, are already indexed).
+        sqlx::query(
+            "INSERT INTO search_texts (sha256, text, words)
+             SELECT DISTINCT ON (h) h, t, to_tsvector('simple', w) FROM unnest($1::bytea[], $2::text[], $3::text[]) AS x(h, t, w)
+             WHERE NOT EXISTS (SELECT 1 FROM search_texts s WHERE s.sha256 = x.h)
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(&text_sha)
+        .bind(&text)
+        .bind(&words)
+        .execute(&mut *tx)
+        .await?;
         let r = sqlx::query(
             "INSERT INTO extractions (capture_id, extractor, extractor_version, config_hash, crawl_run_id, caiji_version,
-                 git_commit, title, published_at, published_ts, author, paragraphs, text, metadata, flags, search_words)
+                 git_commit, title, published_at, published_ts, author, paragraphs, text, metadata, flags, text_sha256)
              SELECT t.capture_id, t.extractor, t.version, t.config_hash, t.run_id, t.caiji_version, t.git_commit, t.title,
                     t.published_at, t.published_ts, t.author, t.paragraphs, t.text, t.metadata,
-                    ARRAY(SELECT jsonb_array_elements_text(t.flags)), to_tsvector('simple', t.words)
+                    ARRAY(SELECT jsonb_array_elements_text(t.flags)), t.text_sha
              FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
-                         $9::text[], $10::timestamp[], $11::text[], $12::jsonb[], $13::text[], $14::jsonb[], $15::jsonb[], $16::text[])
+                         $9::text[], $10::timestamp[], $11::text[], $12::jsonb[], $13::text[], $14::jsonb[], $15::jsonb[],
+                         $16::bytea[])
                   AS t(capture_id, extractor, version, config_hash, run_id, caiji_version, git_commit, title, published_at,
-                       published_ts, author, paragraphs, text, metadata, flags, words)",
+                       published_ts, author, paragraphs, text, metadata, flags, text_sha)",
         )
         .bind(&capture_ids)
         .bind(&extractor)
@@ -301,9 +330,10 @@ impl Archive {
         .bind(&text)
         .bind(&metadata)
         .bind(&flags)
-        .bind(&words)
-        .execute(&self.pool)
+        .bind(&text_sha)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(r.rows_affected())
     }
 }

@@ -2,6 +2,8 @@
 //! loop over pages already in memory (bytes → charset → record), like the Python baselines in
 //! `bench/baselines.py`. Prints one JSON line: pages, seconds, pages per second, peak RSS.
 
+mod generate;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -11,6 +13,39 @@ use caiji_extract::{Extractor, extract_bytes};
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
+        Some("gen-archive") => {
+            // caiji-bench gen-archive CLUSTER_DIR DB N FIXTURES: prints the database URL.
+            let usage = "usage: caiji-bench gen-archive CLUSTER_DIR DB N FIXTURES_DIR";
+            let (dir, db, n, fixtures) = (
+                args.get(2).context(usage)?,
+                args.get(3).context(usage)?,
+                args.get(4).context(usage)?,
+                args.get(5).context(usage)?,
+            );
+            let n: usize = n.parse()?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let url = rt.block_on(async {
+                let server = match std::env::var("DATABASE_URL") {
+                    Ok(u) => u,
+                    Err(_) => caiji_archive::EmbeddedCluster::new(dir)?.ensure_running().await?,
+                };
+                let started = Instant::now();
+                let url = generate::generate(&server, db, std::path::Path::new(fixtures), n).await?;
+                eprintln!("generated {n} captures in {:.1}s", started.elapsed().as_secs_f64());
+                Ok::<_, anyhow::Error>(url)
+            })?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{url}");
+            }
+            Ok(())
+        }
+        Some("extract-generated") => {
+            // The limit: the same generated pages, in memory, extracted on all cores.
+            let usage = "usage: caiji-bench extract-generated FIXTURES_DIR N";
+            let (fixtures, n) = (args.get(2).context(usage)?, args.get(3).context(usage)?.parse::<usize>()?);
+            extract_generated(std::path::Path::new(fixtures), n)
+        }
         Some("decode-each") => {
             let dir = args.get(2).context("usage: caiji-bench decode-each DIR")?;
             let mut rows = Vec::new();
@@ -105,6 +140,42 @@ fn extract(dir: &str, budget: Duration) -> anyhow::Result<()> {
         "ms_per_page": secs * 1000.0 / n as f64,
         "peak_rss_mb": peak_rss_mb(),
         "checksum": chars,
+    });
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{out}");
+    }
+    Ok(())
+}
+
+fn extract_generated(fixtures: &std::path::Path, n: usize) -> anyhow::Result<()> {
+    use rayon::prelude::*;
+    let templates = generate::templates(fixtures)?;
+    let registry = caiji_extract::Registry::default();
+    let pages: Vec<(String, String, Vec<u8>)> = (0..n)
+        .into_par_iter()
+        .map(|k| {
+            let t = &templates[k % templates.len()];
+            let html = generate::vary(&t.html, k as u64, 15);
+            (t.site.clone(), format!("{}{k}.html", t.url_base), t.encoding.encode(&html).0.into_owned())
+        })
+        .collect();
+    // WITH_WORDS=1 adds the word segmentation the rerun also does for the search index.
+    let with_words = std::env::var_os("WITH_WORDS").is_some();
+    let start = Instant::now();
+    let paragraphs: usize = pages
+        .par_iter()
+        .map(|(site, url, body)| {
+            let extractor = registry.get(site).unwrap_or(&caiji_extract::generic::Generic);
+            let (rec, _) = extract_bytes(extractor, body, url, None);
+            let words = if with_words { caiji_extract::search::search_words(&rec.text()).len() } else { 0 };
+            words + rec.paragraphs.len()
+        })
+        .sum();
+    let secs = start.elapsed().as_secs_f64();
+    let out = serde_json::json!({
+        "tool": if with_words { "extract+words-in-memory" } else { "extract-in-memory" }, "pages": n, "threads": rayon::current_num_threads(), "seconds": secs,
+        "pages_per_second": n as f64 / secs, "checksum": paragraphs,
     });
     #[allow(clippy::print_stdout)]
     {

@@ -400,10 +400,16 @@ fn to_new_capture(
 
 /// An extractor's record as an `extractions` row.
 pub fn to_new_extraction(record: caiji_extract::Record, site: &SiteConfig, run_id: i64) -> NewExtraction {
+    let mut e = to_new_extraction_without_words(record, site, run_id);
+    e.search_words = caiji_extract::search::search_words(&e.text());
+    e
+}
+
+/// The row without its word index (the caller fills `search_words` or `search_words_from`).
+pub fn to_new_extraction_without_words(record: caiji_extract::Record, site: &SiteConfig, run_id: i64) -> NewExtraction {
     let published_ts = record.published_at.as_deref().and_then(parse_published);
-    let search_words = caiji_extract::search::search_words(&record.text());
     NewExtraction {
-        search_words,
+        search_words: String::new(),
         extractor: record.extractor,
         extractor_version: record.extractor_version,
         config_hash: site.extractor_config_hash(),

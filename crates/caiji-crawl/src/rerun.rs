@@ -21,7 +21,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::crawl::to_new_extraction;
+use crate::crawl::to_new_extraction_without_words;
 use crate::{CAIJI_VERSION, Config, CrawlError, SiteConfig, git_commit};
 
 #[derive(Debug, Clone)]
@@ -80,7 +80,8 @@ struct Row {
     content_type: Option<String>,
     /// None when skipped (the body is then not even read).
     body: Option<Vec<u8>>,
-    previous_text_sha: Option<Vec<u8>>,
+    /// The newest earlier extraction by the same extractor: its id and text hash.
+    previous: Option<(i64, Vec<u8>)>,
 }
 
 enum Outcome {
@@ -224,11 +225,11 @@ async fn rerun_site(
         tokio::spawn(async move {
             let sql = format!(
                 "SELECT c.id, c.canonical_url, c.content_type,
-                        CASE WHEN skip.yes THEN NULL ELSE b.content END,
-                        (SELECT sha256(convert_to(e.text, 'UTF8')) FROM extractions e
-                          WHERE e.capture_id = c.id AND e.extractor = $4 ORDER BY e.id DESC LIMIT 1)
+                        CASE WHEN skip.yes THEN NULL ELSE b.content END, prev.id, prev.sha
                  FROM captures c
                  JOIN bodies b ON b.sha256 = c.body_sha256
+                 LEFT JOIN LATERAL (SELECT e.id, coalesce(e.text_sha256, sha256(convert_to(e.text, 'UTF8'))) AS sha FROM extractions e
+                      WHERE e.capture_id = c.id AND e.extractor = $4 ORDER BY e.id DESC LIMIT 1) prev ON true
                  CROSS JOIN LATERAL (SELECT CASE
                      WHEN $7 THEN EXISTS (SELECT 1 FROM extractions e WHERE e.capture_id = c.id AND e.crawl_run_id = $8)
                      ELSE EXISTS (SELECT 1 FROM extractions e WHERE e.capture_id = c.id AND e.extractor = $4
@@ -239,29 +240,36 @@ async fn rerun_site(
             );
             let mut after = 0i64;
             loop {
-                let rows: Vec<(i64, String, Option<String>, Option<Vec<u8>>, Option<Vec<u8>>)> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())) // constants only
-                        .bind(&site_name)
-                        .bind(since)
-                        .bind(after)
-                        .bind(&name)
-                        .bind(&version)
-                        .bind(&hash)
-                        .bind(force)
-                        .bind(resumed_run.unwrap_or(-1))
-                        .bind(batch)
-                        .fetch_all(archive.pool())
-                        .await?;
+                #[allow(clippy::type_complexity)]
+                let rows: Vec<(
+                    i64,
+                    String,
+                    Option<String>,
+                    Option<Vec<u8>>,
+                    Option<i64>,
+                    Option<Vec<u8>>,
+                )> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())) // constants only
+                    .bind(&site_name)
+                    .bind(since)
+                    .bind(after)
+                    .bind(&name)
+                    .bind(&version)
+                    .bind(&hash)
+                    .bind(force)
+                    .bind(resumed_run.unwrap_or(-1))
+                    .bind(batch)
+                    .fetch_all(archive.pool())
+                    .await?;
                 let Some(last) = rows.last() else { break };
                 after = last.0;
                 let batch: Vec<Row> = rows
                     .into_iter()
-                    .map(|(capture_id, url, content_type, body, previous_text_sha)| Row {
+                    .map(|(capture_id, url, content_type, body, prev_id, prev_sha)| Row {
                         capture_id,
                         url,
                         content_type,
                         body,
-                        previous_text_sha,
+                        previous: prev_id.zip(prev_sha),
                     })
                     .collect();
                 if batch_tx.send(batch).await.is_err() {
@@ -337,9 +345,14 @@ fn extract_row(row: Row, extractor: &dyn Extractor, site: &SiteConfig, run_id: i
         let reason = record.meta.get("not_html").and_then(|v| v.as_str()).unwrap_or("not HTML").to_string();
         return Outcome::Failed(format!("not HTML: {reason}"));
     }
-    let text_sha: Vec<u8> = Sha256::digest(record.text().as_bytes()).to_vec();
-    let previous = row.previous_text_sha.map(|prev| prev != text_sha);
-    let mut extraction = to_new_extraction(record, site, run_id);
+    let text = record.text();
+    let text_sha: Vec<u8> = Sha256::digest(text.as_bytes()).to_vec();
+    let previous = row.previous.as_ref().map(|(_, sha)| *sha != text_sha);
+    let mut extraction = to_new_extraction_without_words(record, site, run_id);
+    // Same text as before: its words are already in search_texts; segment only new texts.
+    if previous != Some(false) {
+        extraction.search_words = caiji_extract::search::search_words(&text);
+    }
     extraction.config_hash = site.config_hash_for(&extraction.extractor);
     Outcome::Extracted { row: Box::new((row.capture_id, extraction)), previous }
 }

@@ -32,6 +32,11 @@ async fn rerun_skips_up_to_date_keeps_old_versions_and_is_deterministic() {
     let s = rerun(&config, &db.archive, &db.url, &RerunOptions::default()).await.unwrap();
     assert_eq!((s.examined, s.skipped, s.extracted), (10, 10, 0), "{s:?}");
 
+    let word_hits = "SELECT count(*) FROM documents d JOIN search_texts s ON s.sha256 = d.text_sha256
+                     WHERE s.words @@ to_tsquery('simple', '改革')";
+    let hits_before = count(&db, word_hits).await;
+    assert!(hits_before > 0);
+
     // --force: new rows, same text (same code), older rows kept.
     let forced =
         RerunOptions { force: true, batch_size: 3, arguments: serde_json::json!({"t": 1}), ..Default::default() };
@@ -39,6 +44,10 @@ async fn rerun_skips_up_to_date_keeps_old_versions_and_is_deterministic() {
     assert_eq!((s.examined, s.extracted, s.unchanged, s.changed), (10, 10, 10, 0), "{s:?}");
     assert_eq!(count(&db, "SELECT count(*) FROM extractions").await, 20);
     assert_eq!(count(&db, "SELECT count(*) FROM documents").await, 10);
+    // Unchanged texts keep their (single) search row: the new rows are still found by word.
+    assert_eq!(count(&db, word_hits).await, hits_before);
+    assert_eq!(count(&db, "SELECT count(*) FROM search_texts").await, 10);
+    assert_eq!(count(&db, "SELECT count(*) FROM extractions e WHERE NOT EXISTS (SELECT 1 FROM search_texts s WHERE s.sha256 = e.text_sha256)").await, 0);
 
     // Determinism: the parallel, batched rows equal a sequential in-test extraction, byte for byte.
     let rows: Vec<(String, String, Option<String>, serde_json::Value, Vec<u8>, Option<String>)> = sqlx::query_as(

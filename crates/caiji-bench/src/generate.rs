@@ -103,6 +103,8 @@ pub async fn generate(server_url: &str, db: &str, fixtures: &Path, n: usize) -> 
     while i < n {
         let end = (i + batch).min(n);
         // Build a batch in parallel (varying + encoding is the slow part), insert it at once.
+        // (site, url, content type, body, sha256)
+        #[allow(clippy::type_complexity)]
         let rows: Vec<(String, String, String, Vec<u8>, Vec<u8>)> = {
             use rayon::prelude::*;
             (i..end)

@@ -50,6 +50,8 @@ async fn rerun_skips_up_to_date_keeps_old_versions_and_is_deterministic() {
     assert_eq!(count(&db, "SELECT count(*) FROM extractions e WHERE NOT EXISTS (SELECT 1 FROM search_texts s WHERE s.sha256 = e.text_sha256)").await, 0);
 
     // Determinism: the parallel, batched rows equal a sequential in-test extraction, byte for byte.
+    // (extractor, url, content type, paragraphs, body, title)
+    #[allow(clippy::type_complexity)]
     let rows: Vec<(String, String, Option<String>, serde_json::Value, Vec<u8>, Option<String>)> = sqlx::query_as(
         "SELECT e.extractor, c.canonical_url, c.content_type, e.paragraphs, b.content, e.title
          FROM extractions e JOIN captures c ON c.id = e.capture_id JOIN bodies b ON b.sha256 = c.body_sha256

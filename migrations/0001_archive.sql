@@ -1,6 +1,8 @@
 -- caiji archive schema, version 1.
 -- The schema is a public interface (docs/schema.md): later migrations only add; renames go through views.
 
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
 -- One row per caiji invocation that writes to the archive (crawl, extract --rerun).
 CREATE TABLE crawl_runs (
     id              bigserial PRIMARY KEY,
@@ -92,10 +94,28 @@ CREATE TABLE extractions (
     metadata            jsonb       NOT NULL DEFAULT '{}', -- site metadata (来源, document id, script, ...)
     flags               text[]      NOT NULL DEFAULT '{}', -- content_missing, fallback, not_html, ...
     extracted_at        timestamptz NOT NULL DEFAULT now(),
+    text_sha256         bytea,                          -- sha256 of text: the key into search_texts
     CHECK (jsonb_typeof(paragraphs) = 'array')
 );
 CREATE INDEX extractions_capture_idx ON extractions (capture_id, extractor, extractor_version, config_hash);
 CREATE INDEX extractions_extractor_idx ON extractions (extractor, extractor_version);
+CREATE INDEX extractions_text_sha256_idx ON extractions (text_sha256);
+-- "Did this (interrupted) run already extract this capture?" (extract --rerun --force resumes)
+CREATE INDEX extractions_run_capture_idx ON extractions (crawl_run_id, capture_id);
+-- Keyset pagination of a site's captures by id (extract --rerun).
+CREATE INDEX captures_site_id_idx ON captures (site, id);
+
+-- Extracted texts for search, content-addressed like bodies: a re-extraction that yields the
+-- same text adds nothing here, so the search indexes are only maintained for new texts.
+--   words: the text segmented into words (jieba, search mode) by caiji, a 'simple' tsvector;
+--   text: phrase search through the trigram index (C.UTF-8 cluster: CJK trigrams work).
+CREATE TABLE search_texts (
+    sha256  bytea    PRIMARY KEY CHECK (octet_length(sha256) = 32),
+    text    text     NOT NULL,
+    words   tsvector NOT NULL
+);
+CREATE INDEX search_texts_words_idx ON search_texts USING gin (words);
+CREATE INDEX search_texts_text_trgm_idx ON search_texts USING gin (text gin_trgm_ops);
 
 -- The crawl frontier: every URL the crawler knows, canonicalised and deduplicated.
 CREATE TABLE frontier (
@@ -140,7 +160,9 @@ SELECT DISTINCT ON (c.canonical_url)
     e.extracted_at,
     c.fetched_at,
     c.id                AS capture_id,
-    e.id                AS extraction_id
+    e.id                AS extraction_id,
+    e.published_ts,
+    e.text_sha256
 FROM newest_capture c
 JOIN extractions e ON e.capture_id = c.id
 ORDER BY c.canonical_url, e.extracted_at DESC, e.id DESC;

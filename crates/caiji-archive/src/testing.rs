@@ -44,11 +44,33 @@ impl TestDb {
             chrono::Utc::now().timestamp_micros() % 1_000_000_000
         );
         let mut conn = PgConnection::connect(&server).await?;
+        drop_databases_of_dead_processes(&mut conn).await;
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
         conn.close().await.ok();
         let url = with_database(&server, &name);
         let archive = Archive::connect(&url).await?;
         Ok(Self { url, archive })
+    }
+}
+
+/// Test databases are named after their process; those of processes that have ended are
+/// dropped, so the shared test cluster does not grow run after run.
+async fn drop_databases_of_dead_processes(conn: &mut PgConnection) {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'caiji\\_test\\_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let pid =
+            name.strip_prefix("caiji_test_").and_then(|r| r.split('_').next()).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if pid.is_some() && !alive && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            // Another process may be dropping it too: errors are fine.
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut *conn)
+                .await;
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use caiji_archive::store::CharsetRecord;
-use caiji_archive::{Archive, CaptureOutcome, NewCapture, NewExtraction, NewUrl, RunInfo, UrlKind};
+use caiji_archive::{Archive, CaptureOutcome, NewCapture, NewExtraction, NewUrl, UrlKind};
 use caiji_extract::Registry;
 use caiji_fetch::{Fetched, Fetcher, Outcome};
 use futures::future::join_all;
@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::replay::ReplayServer;
-use crate::{CAIJI_VERSION, Config, CrawlError, SiteConfig, canon, git_commit};
+use crate::{CAIJI_VERSION, Config, CrawlError, SiteConfig, canon, git_commit, run_info};
 
 #[derive(Debug, Clone, Default)]
 pub struct CrawlOptions {
@@ -91,14 +91,7 @@ pub async fn crawl(
     }
     let fetcher = Fetcher::with_routes(fetch_config, routes)?;
 
-    let run = RunInfo {
-        command: "crawl".into(),
-        arguments: opts.arguments.clone(),
-        sites: names.clone(),
-        caiji_version: CAIJI_VERSION.into(),
-        git_commit: git_commit(),
-    };
-    let run_id = archive.start_run(&run).await?;
+    let run_id = archive.start_run(&run_info("crawl", &opts.arguments, &names)).await?;
     let resumed = archive.reset_in_progress(&names).await?;
     if resumed > 0 {
         tracing::info!(resumed, "resuming URLs left in progress by an interrupted crawl");
@@ -280,14 +273,15 @@ async fn process(
     let mut extraction = None;
     if fetched.outcome == Outcome::Ok && item.kind == UrlKind::Article {
         counts.articles += 1;
-        if let (Some(bytes), Some(extractor)) = (body, ctx.registry.get(&site.file.extractor)) {
-            let (record, _) = caiji_extract::extract_bytes(extractor, bytes, url.as_str(), content_type.as_deref());
-            if record.has_flag(caiji_extract::Flag::NotHtml) {
-                tracing::info!(url = %url, "article body is not HTML: stored, not extracted");
-            } else {
-                extraction = Some(to_new_extraction(record, site, ctx.run_id));
+        match (&decoded, ctx.registry.get(&site.file.extractor)) {
+            // The page decoded once above feeds the extractor too.
+            (Some(d), Some(extractor)) => {
+                let page = caiji_extract::Page { url: url.as_str(), html: &d.text, charset: Some(&d.decision) };
+                extraction = Some(to_new_extraction(extractor.extract(&page), site, ctx.run_id));
                 counts.extracted += 1;
             }
+            (None, _) => tracing::info!(url = %url, "article body is not HTML: stored, not extracted"),
+            (Some(_), None) => {}
         }
     }
 

@@ -19,6 +19,17 @@ pub fn git_commit() -> Option<String> {
     option_env!("CAIJI_GIT_COMMIT").map(str::to_string)
 }
 
+/// A `crawl_runs` row for this build of caiji.
+pub(crate) fn run_info(command: &str, arguments: &serde_json::Value, sites: &[String]) -> caiji_archive::RunInfo {
+    caiji_archive::RunInfo {
+        command: command.into(),
+        arguments: arguments.clone(),
+        sites: sites.to_vec(),
+        caiji_version: CAIJI_VERSION.into(),
+        git_commit: git_commit(),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CrawlError {
     #[error("configuration: {0}")]

@@ -10,9 +10,9 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use caiji_archive::{Archive, NewExtraction, RunInfo};
+use caiji_archive::{Archive, NewExtraction};
 use caiji_extract::{Extractor, Flag, Registry, extract_bytes};
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::crawl::to_new_extraction_without_words;
-use crate::{CAIJI_VERSION, Config, CrawlError, SiteConfig, git_commit};
+use crate::{Config, CrawlError, SiteConfig, run_info};
 
 #[derive(Debug, Clone)]
 pub struct RerunOptions {
@@ -124,14 +124,7 @@ pub async fn rerun(
         tracing::info!(run_id = old, "continuing an interrupted forced re-extraction");
         archive.finish_run(old, "interrupted", &serde_json::json!({"continued_by_next_run": true})).await?;
     }
-    let run = RunInfo {
-        command: "extract".into(),
-        arguments: opts.arguments.clone(),
-        sites: names.clone(),
-        caiji_version: CAIJI_VERSION.into(),
-        git_commit: git_commit(),
-    };
-    let run_id = archive.start_run(&run).await?;
+    let run_id = archive.start_run(&run_info("extract", &opts.arguments, &names)).await?;
     let started = Instant::now();
     let mut summary = RerunSummary { run_id, resumed_run, ..Default::default() };
 
@@ -283,11 +276,15 @@ async fn rerun_site(
     // Stage 2: extract each batch on all cores.
     let extract_stage = {
         let site = site.clone();
+        let config_hash = config_hash.clone();
         tokio::spawn(async move {
             while let Some(batch) = batch_rx.recv().await {
-                let site = site.clone();
+                let (site, config_hash) = (site.clone(), config_hash.clone());
                 let outcomes = tokio::task::spawn_blocking(move || {
-                    batch.into_par_iter().map(|row| extract_row(row, extractor, &site, run_id)).collect::<Vec<_>>()
+                    batch
+                        .into_par_iter()
+                        .map(|row| extract_row(row, extractor, &site, &config_hash, run_id))
+                        .collect::<Vec<_>>()
                 })
                 .await;
                 let Ok(outcomes) = outcomes else { break };
@@ -338,7 +335,7 @@ async fn rerun_site(
     Ok(())
 }
 
-fn extract_row(row: Row, extractor: &dyn Extractor, site: &SiteConfig, run_id: i64) -> Outcome {
+fn extract_row(row: Row, extractor: &dyn Extractor, site: &SiteConfig, config_hash: &str, run_id: i64) -> Outcome {
     let Some(body) = row.body else { return Outcome::Skipped };
     let (record, _) = extract_bytes(extractor, &body, &row.url, row.content_type.as_deref());
     if record.has_flag(Flag::NotHtml) {
@@ -353,7 +350,7 @@ fn extract_row(row: Row, extractor: &dyn Extractor, site: &SiteConfig, run_id: i
     if previous != Some(false) {
         extraction.search_words = caiji_extract::search::search_words(&text);
     }
-    extraction.config_hash = site.config_hash_for(&extraction.extractor);
+    extraction.config_hash = config_hash.to_string();
     Outcome::Extracted { row: Box::new((row.capture_id, extraction)), previous }
 }
 
@@ -364,9 +361,4 @@ pub fn parse_since(s: &str) -> Option<DateTime<Utc>> {
     }
     let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
     Some(d.and_hms_opt(0, 0, 0)?.and_utc())
-}
-
-/// Used by progress displays and logs.
-pub fn per_second(n: u64, d: Duration) -> f64 {
-    n as f64 / d.as_secs_f64().max(1e-9)
 }

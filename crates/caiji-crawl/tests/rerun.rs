@@ -4,20 +4,9 @@
 mod support;
 
 use caiji_archive::testing::TestDb;
-use caiji_crawl::replay::ReplayServer;
 use caiji_crawl::rerun::{RerunOptions, rerun};
-use caiji_crawl::{CrawlOptions, crawl};
 use caiji_extract::{Registry, extract_bytes};
 use support::*;
-
-async fn crawled() -> (TestDb, caiji_crawl::Config) {
-    let db = TestDb::new().await.expect("test database");
-    let server = ReplayServer::start(&fixtures()).await.expect("replay server");
-    let config = test_config(5, 0.05);
-    let opts = CrawlOptions { routes: server.routes(), ..Default::default() };
-    crawl(&config, &db.archive, &db.url, &opts).await.expect("crawl");
-    (db, config)
-}
 
 async fn count(db: &TestDb, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(db.archive.pool()).await.unwrap()

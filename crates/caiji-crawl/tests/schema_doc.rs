@@ -5,10 +5,7 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use caiji_archive::testing::TestDb;
 use caiji_archive::{CaptureOutcome, NewCapture};
-use caiji_crawl::replay::ReplayServer;
-use caiji_crawl::{CrawlOptions, crawl};
 use serde_json::Value;
 use support::*;
 
@@ -34,11 +31,7 @@ fn col<'a>(rows: &'a [BTreeMap<String, Value>], name: &str) -> Vec<&'a Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_query_runs_and_returns_what_it_says() {
-    let db = TestDb::new().await.expect("test database");
-    let server = ReplayServer::start(&fixtures()).await.expect("replay server");
-    let config = test_config(5, 0.05);
-    let opts = CrawlOptions { routes: server.routes(), ..Default::default() };
-    crawl(&config, &db.archive, &db.url, &opts).await.expect("crawl");
+    let (db, _config) = crawled().await;
     let archive = &db.archive;
     let pool = archive.pool();
 

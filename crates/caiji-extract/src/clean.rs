@@ -102,6 +102,15 @@ pub fn ends_sentence(s: &str) -> bool {
     t.ends_with(['。', '！', '？', '!', '?', '…', '：', ':', '；', ';', '”', '」', '）', ')', '》'])
 }
 
+/// The value after `label` in a metadata row, up to the next space (dede `时间:… 来源:网友投稿
+/// 点击:`, job328 `作者:… 来源:横店人才网www.328job.com 日期:…`).
+pub fn field_after(text: &str, label: &str) -> Option<String> {
+    let rest = &text[text.find(label)? + label.len()..];
+    let value: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '\u{a0}').collect();
+    let value = trim_all(&value).to_string();
+    (!value.is_empty()).then_some(value)
+}
+
 /// ISO date from `YYYY-MM-DD` or `YYYY-MM-DD HH:MM[:SS]` text (precision kept).
 pub fn iso_datetime(s: &str) -> Option<String> {
     let re = date_regex();

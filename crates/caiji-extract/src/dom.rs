@@ -299,19 +299,6 @@ pub fn first<'a>(doc: &'a Html, selector: &Selector) -> Option<ElementRef<'a>> {
     doc.select(selector).next()
 }
 
-/// The `content` of `<meta name|property=key>`.
-pub fn meta_content(doc: &Html, key: &str) -> Option<String> {
-    doc.select(sel("meta")).find_map(|m| {
-        let v = m.value();
-        let k = v.attr("name").or_else(|| v.attr("property"))?;
-        if k.eq_ignore_ascii_case(key) {
-            v.attr("content").map(|c| c.trim().to_string()).filter(|c| !c.is_empty())
-        } else {
-            None
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

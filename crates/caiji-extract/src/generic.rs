@@ -36,8 +36,8 @@ impl Extractor for Generic {
 
 /// Fills `rec` from `doc`; used by site extractors as their fallback.
 pub fn extract_into(doc: &Html, rec: &mut Record) {
-    rec.title = title(doc);
     let metas = Metas::read(doc);
+    rec.title = title(doc, metas.og_title.clone());
     rec.published_at = metas.published.as_deref().and_then(iso_datetime);
     rec.author = metas.author.filter(|a| a.chars().count() <= 20);
     let Some(best) = best_container(doc) else {
@@ -131,9 +131,9 @@ impl Metas {
     }
 }
 
-fn title(doc: &Html) -> Option<String> {
+fn title(doc: &Html, og_title: Option<String>) -> Option<String> {
     let h1 = first(doc, sel("h1")).map(dom::text_of).filter(|t| t.chars().count() >= 4);
-    h1.or_else(|| Metas::read(doc).og_title)
+    h1.or(og_title)
         .or_else(|| {
             first(doc, sel("title")).map(|t| {
                 let t = dom::text_of(t);

@@ -209,7 +209,6 @@ impl Fetcher {
             if !retryable || attempts > self.config.max_retries {
                 return result;
             }
-            let host = self.host(result.final_url.as_ref().unwrap_or(url)).await;
             match retry_after {
                 Some(wait) if wait > self.config.max_retry_after => {
                     result.error = Some(format!(
@@ -219,10 +218,8 @@ impl Fetcher {
                     ));
                     return result;
                 }
-                Some(wait) => {
-                    tracing::info!(url = %url, wait_s = wait.as_secs_f64(), "Retry-After: pausing host");
-                    host.pause_for(wait).await;
-                }
+                // fetch_once already paused the host; the next attempt's wait_turn honours it.
+                Some(wait) => tracing::info!(url = %url, wait_s = wait.as_secs_f64(), "Retry-After: host paused"),
                 None => {
                     let wait = backoff(self.config.retry_base_delay, attempts);
                     tracing::debug!(url = %url, attempt = attempts, wait_ms = wait.as_millis() as u64, outcome = ?result.outcome, "retrying");

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use caiji_crawl::Config;
+use caiji_archive::testing::TestDb;
+use caiji_crawl::replay::ReplayServer;
+use caiji_crawl::{Config, CrawlOptions, crawl};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -21,6 +23,16 @@ pub fn test_config(min_interval_ms: u64, crawl_delay_cap_secs: f64) -> Config {
     config.global.fetch.crawl_delay_cap_secs = crawl_delay_cap_secs;
     config.global.fetch.retry_base_ms = 20;
     config
+}
+
+/// A fresh database holding one completed crawl of the recorded fixture sites.
+pub async fn crawled() -> (TestDb, Config) {
+    let db = TestDb::new().await.expect("test database");
+    let server = ReplayServer::start(&fixtures()).await.expect("replay server");
+    let config = test_config(5, 0.05);
+    let opts = CrawlOptions { routes: server.routes(), ..Default::default() };
+    crawl(&config, &db.archive, &db.url, &opts).await.expect("crawl");
+    (db, config)
 }
 
 /// (site, url path) of every fixture article, from the fixtures' site.toml files.

@@ -5,7 +5,7 @@
 
 use scraper::Html;
 
-use crate::clean::{drop_pdf_spaces, is_cjk, iso_datetime, trim_all};
+use crate::clean::{drop_pdf_spaces, field_after, is_cjk, iso_datetime, trim_all};
 use crate::dom::{first, sel, text_of};
 use crate::{Extractor, Page, Record};
 
@@ -61,14 +61,6 @@ fn join_page_breaks(lines: Vec<String>) -> Vec<String> {
             && last.chars().count() >= 10;
     }
     out
-}
-
-/// The value after `label` up to the next run of spaces (`来源:网友投稿  点击:`).
-pub(crate) fn field_after(text: &str, label: &str) -> Option<String> {
-    let rest = &text[text.find(label)? + label.len()..];
-    let value: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '\u{a0}').collect();
-    let value = trim_all(&value).to_string();
-    (!value.is_empty()).then_some(value)
 }
 
 #[cfg(test)]

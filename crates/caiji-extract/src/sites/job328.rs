@@ -6,7 +6,7 @@
 
 use scraper::Html;
 
-use crate::clean::{drop_cjk_spaces, iso_datetime, split_on_space_runs};
+use crate::clean::{drop_cjk_spaces, field_after, iso_datetime, split_on_space_runs};
 use crate::dom::{first, sel, text_of};
 use crate::{Extractor, Page, Record};
 
@@ -58,7 +58,7 @@ impl Extractor for Job328 {
         rec.title = first(&doc, sel("td.newstitle")).map(text_of).filter(|t| !t.is_empty());
         if let Some(info) = first(&doc, sel("td.newsinfo")).map(text_of) {
             rec.published_at = iso_datetime(&info);
-            if let Some(source) = super::dede::field_after(&info, "来源:") {
+            if let Some(source) = field_after(&info, "来源:") {
                 rec.meta.insert("source".into(), source.into());
             }
             // 作者 is always the site itself, never a person: not an author.

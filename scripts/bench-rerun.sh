@@ -11,10 +11,10 @@ cargo build -q --release -p caiji -p caiji-bench
 echo "generating $n captures..."
 url=$(target/release/caiji-bench gen-archive target/bench-pg bench_rerun "$n" fixtures/sites)
 echo "initial extraction (untimed; search indexes rebuilt in bulk after it)..."
-psql -q "$url" -c "DROP INDEX search_texts_words_idx; DROP INDEX search_texts_text_trgm_idx;"
+psql -q "$url" -c "DROP INDEX texts_words_idx; DROP INDEX texts_text_trgm_idx;"
 DATABASE_URL="$url" target/release/caiji extract --rerun 2>/dev/null | head -1
-psql -q "$url" -c "CREATE INDEX search_texts_words_idx ON search_texts USING gin (words)" \
-  -c "CREATE INDEX search_texts_text_trgm_idx ON search_texts USING gin (text gin_trgm_ops)" -c "VACUUM ANALYZE"
+psql -q "$url" -c "CREATE INDEX texts_words_idx ON texts USING gin (words)" \
+  -c "CREATE INDEX texts_text_trgm_idx ON texts USING gin (text gin_trgm_ops)" -c "VACUUM ANALYZE"
 limit=$(target/release/caiji-bench extract-generated fixtures/sites "$(( n < 20000 ? n : 20000 ))")
 echo "timed: caiji extract --rerun --force over $n captures"
 start=$(date +%s.%N)

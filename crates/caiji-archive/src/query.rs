@@ -47,7 +47,7 @@ impl Archive {
     /// Versions of an extractor in the archive, newest first (by latest extraction time).
     pub async fn extractor_versions(&self, extractor: &str) -> Result<Vec<String>, ArchiveError> {
         Ok(sqlx::query_scalar(
-            "SELECT extractor_version FROM extractions WHERE extractor = $1
+            "SELECT extractor_version FROM extraction_records WHERE extractor = $1
              GROUP BY extractor_version ORDER BY max(extracted_at) DESC, max(id) DESC",
         )
         .bind(extractor)
@@ -65,7 +65,7 @@ impl Archive {
         limit: i64,
     ) -> Result<(i64, i64, Vec<VersionPair>), ArchiveError> {
         let (compared, changed): (i64, i64) = sqlx::query_as(
-            "SELECT count(*), count(*) FILTER (WHERE a.text IS DISTINCT FROM b.text
+            "SELECT count(*), count(*) FILTER (WHERE a.text_sha256 IS DISTINCT FROM b.text_sha256
                                                  OR a.title IS DISTINCT FROM b.title)
              FROM extraction_versions a JOIN extraction_versions b USING (capture_id)
              WHERE a.extractor = $1 AND b.extractor = $1 AND a.extractor_version = $2 AND b.extractor_version = $3",
@@ -79,7 +79,7 @@ impl Archive {
             "SELECT a.url, a.text, b.text
              FROM extraction_versions a JOIN extraction_versions b USING (capture_id)
              WHERE a.extractor = $1 AND b.extractor = $1 AND a.extractor_version = $2 AND b.extractor_version = $3
-               AND a.text IS DISTINCT FROM b.text
+               AND a.text_sha256 IS DISTINCT FROM b.text_sha256
              ORDER BY a.url LIMIT $4",
         )
         .bind(extractor)

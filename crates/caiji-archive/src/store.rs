@@ -92,7 +92,7 @@ pub struct NewExtraction {
     pub metadata: Value,
     pub flags: Vec<String>,
     /// Space-separated words of the text (segmented by the caller) for the word index. Empty
-    /// when the text is already in `search_texts` (segmentation is the costliest step of a
+    /// when the text is already in `texts` (segmentation is the costliest step of a
     /// re-extraction; the same text has the same words).
     pub search_words: String,
 }
@@ -229,18 +229,19 @@ async fn insert_extraction(
     let text = e.text();
     let text_sha = crate::sha256(text.as_bytes()).to_vec();
     sqlx::query(
-        "INSERT INTO search_texts (sha256, text, words) VALUES ($1, $2, to_tsvector('simple', $3))
+        "INSERT INTO texts (sha256, text, paragraphs, words) VALUES ($1, $2, $3, to_tsvector('simple', $4))
          ON CONFLICT (sha256) DO NOTHING",
     )
     .bind(&text_sha)
     .bind(&text)
+    .bind(serde_json::to_value(&e.paragraphs).unwrap_or(Value::Array(vec![])))
     .bind(&e.search_words)
     .execute(&mut **tx)
     .await?;
     let id = sqlx::query_scalar(
-        "INSERT INTO extractions (capture_id, extractor, extractor_version, config_hash, crawl_run_id, caiji_version,
-             git_commit, title, published_at, published_ts, author, paragraphs, text, metadata, flags, text_sha256)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING id",
+        "INSERT INTO extraction_records (capture_id, extractor, extractor_version, config_hash, crawl_run_id,
+             caiji_version, git_commit, title, published_at, published_ts, author, metadata, flags, text_sha256)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) RETURNING id",
     )
     .bind(capture_id)
     .bind(&e.extractor)
@@ -253,8 +254,6 @@ async fn insert_extraction(
     .bind(&e.published_at)
     .bind(e.published_ts)
     .bind(&e.author)
-    .bind(serde_json::to_value(&e.paragraphs).unwrap_or(Value::Array(vec![])))
-    .bind(e.text())
     .bind(&e.metadata)
     .bind(&e.flags)
     .bind(&text_sha)
@@ -264,70 +263,77 @@ async fn insert_extraction(
 }
 
 impl Archive {
-    /// Inserts many extractions in one statement (arrays unnested server-side): the batched
-    /// write path of `caiji extract --rerun`.
+    /// Inserts many extractions at once (arrays unnested server-side): the batched write path
+    /// of `caiji extract --rerun`. A text already in `texts` is not sent again, so re-extracting
+    /// unchanged pages writes one small row each.
     pub async fn store_extractions(&self, rows: &[(i64, NewExtraction)]) -> Result<u64, ArchiveError> {
         if rows.is_empty() {
             return Ok(0);
         }
+        let texts: Vec<String> = rows.iter().map(|(_, e)| e.text()).collect();
+        let text_sha: Vec<Vec<u8>> = texts.iter().map(|t| crate::sha256(t.as_bytes()).to_vec()).collect();
+        let mut tx = self.pool.begin().await?;
+        // A batch lost to a server crash is redone by the resuming run: no need to wait for
+        // the disk on each commit.
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+        let known: Vec<Vec<u8>> = sqlx::query_scalar("SELECT sha256 FROM texts WHERE sha256 = ANY($1)")
+            .bind(&text_sha)
+            .fetch_all(&mut *tx)
+            .await?;
+        let known: std::collections::HashSet<Vec<u8>> = known.into_iter().collect();
+        let mut sent = std::collections::HashSet::new();
+        let (mut new_sha, mut new_text, mut new_paragraphs, mut new_words) = (vec![], vec![], vec![], vec![]);
+        for (i, (_, e)) in rows.iter().enumerate() {
+            if known.contains(&text_sha[i]) || !sent.insert(&text_sha[i]) {
+                continue;
+            }
+            new_sha.push(text_sha[i].clone());
+            new_text.push(texts[i].as_str());
+            new_paragraphs.push(serde_json::to_value(&e.paragraphs).unwrap_or_default());
+            new_words.push(e.search_words.as_str());
+        }
+        if !new_sha.is_empty() {
+            sqlx::query(
+                "INSERT INTO texts (sha256, text, paragraphs, words)
+                 SELECT h, t, p, to_tsvector('simple', w)
+                 FROM unnest($1::bytea[], $2::text[], $3::jsonb[], $4::text[]) AS x(h, t, p, w)
+                 ON CONFLICT (sha256) DO NOTHING",
+            )
+            .bind(&new_sha)
+            .bind(&new_text)
+            .bind(&new_paragraphs)
+            .bind(&new_words)
+            .execute(&mut *tx)
+            .await?;
+        }
         let col = |f: &dyn Fn(&NewExtraction) -> Option<String>| rows.iter().map(|(_, e)| f(e)).collect::<Vec<_>>();
         let capture_ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
-        let extractor = col(&|e| Some(e.extractor.clone()));
-        let version = col(&|e| Some(e.extractor_version.clone()));
-        let config_hash = col(&|e| Some(e.config_hash.clone()));
         let run_id: Vec<Option<i64>> = rows.iter().map(|(_, e)| e.crawl_run_id).collect();
-        let caiji_version = col(&|e| Some(e.caiji_version.clone()));
-        let git_commit = col(&|e| e.git_commit.clone());
-        let title = col(&|e| e.title.clone());
-        let published_at = col(&|e| e.published_at.clone());
         let published_ts: Vec<Option<NaiveDateTime>> = rows.iter().map(|(_, e)| e.published_ts).collect();
-        let author = col(&|e| e.author.clone());
-        let paragraphs: Vec<Value> =
-            rows.iter().map(|(_, e)| serde_json::to_value(&e.paragraphs).unwrap_or_default()).collect();
-        let text = col(&|e| Some(e.text()));
         let metadata: Vec<Value> = rows.iter().map(|(_, e)| e.metadata.clone()).collect();
         let flags: Vec<Value> = rows.iter().map(|(_, e)| serde_json::to_value(&e.flags).unwrap_or_default()).collect();
-        let words = col(&|e| Some(e.search_words.clone()));
-        let text_sha: Vec<Vec<u8>> =
-            text.iter().map(|t| crate::sha256(t.as_deref().unwrap_or("").as_bytes()).to_vec()).collect();
-        let mut tx = self.pool.begin().await?;
-        // New texts only (a conflict means the text, and so its words, are already indexed).
-        sqlx::query(
-            "INSERT INTO search_texts (sha256, text, words)
-             SELECT DISTINCT ON (h) h, t, to_tsvector('simple', w) FROM unnest($1::bytea[], $2::text[], $3::text[]) AS x(h, t, w)
-             WHERE NOT EXISTS (SELECT 1 FROM search_texts s WHERE s.sha256 = x.h)
-             ON CONFLICT (sha256) DO NOTHING",
-        )
-        .bind(&text_sha)
-        .bind(&text)
-        .bind(&words)
-        .execute(&mut *tx)
-        .await?;
         let r = sqlx::query(
-            "INSERT INTO extractions (capture_id, extractor, extractor_version, config_hash, crawl_run_id, caiji_version,
-                 git_commit, title, published_at, published_ts, author, paragraphs, text, metadata, flags, text_sha256)
+            "INSERT INTO extraction_records (capture_id, extractor, extractor_version, config_hash, crawl_run_id,
+                 caiji_version, git_commit, title, published_at, published_ts, author, metadata, flags, text_sha256)
              SELECT t.capture_id, t.extractor, t.version, t.config_hash, t.run_id, t.caiji_version, t.git_commit, t.title,
-                    t.published_at, t.published_ts, t.author, t.paragraphs, t.text, t.metadata,
+                    t.published_at, t.published_ts, t.author, t.metadata,
                     ARRAY(SELECT jsonb_array_elements_text(t.flags)), t.text_sha
              FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
-                         $9::text[], $10::timestamp[], $11::text[], $12::jsonb[], $13::text[], $14::jsonb[], $15::jsonb[],
-                         $16::bytea[])
+                         $9::text[], $10::timestamp[], $11::text[], $12::jsonb[], $13::jsonb[], $14::bytea[])
                   AS t(capture_id, extractor, version, config_hash, run_id, caiji_version, git_commit, title, published_at,
-                       published_ts, author, paragraphs, text, metadata, flags, text_sha)",
+                       published_ts, author, metadata, flags, text_sha)",
         )
         .bind(&capture_ids)
-        .bind(&extractor)
-        .bind(&version)
-        .bind(&config_hash)
+        .bind(col(&|e| Some(e.extractor.clone())))
+        .bind(col(&|e| Some(e.extractor_version.clone())))
+        .bind(col(&|e| Some(e.config_hash.clone())))
         .bind(&run_id)
-        .bind(&caiji_version)
-        .bind(&git_commit)
-        .bind(&title)
-        .bind(&published_at)
+        .bind(col(&|e| Some(e.caiji_version.clone())))
+        .bind(col(&|e| e.git_commit.clone()))
+        .bind(col(&|e| e.title.clone()))
+        .bind(col(&|e| e.published_at.clone()))
         .bind(&published_ts)
-        .bind(&author)
-        .bind(&paragraphs)
-        .bind(&text)
+        .bind(col(&|e| e.author.clone()))
         .bind(&metadata)
         .bind(&flags)
         .bind(&text_sha)

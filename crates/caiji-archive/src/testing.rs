@@ -36,6 +36,14 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 impl TestDb {
     /// Creates an empty, migrated database with a unique name.
     pub async fn new() -> Result<Self, ArchiveError> {
+        let url = Self::create_unmigrated().await?;
+        let archive = Archive::connect(&url).await?;
+        Ok(Self { url, archive })
+    }
+
+    /// Creates an empty database with a unique name and no schema (for migration tests);
+    /// returns its URL.
+    pub async fn create_unmigrated() -> Result<String, ArchiveError> {
         let server = server_url().await?;
         let name = format!(
             "caiji_test_{}_{}_{}",
@@ -47,9 +55,7 @@ impl TestDb {
         drop_databases_of_dead_processes(&mut conn).await;
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
         conn.close().await.ok();
-        let url = with_database(&server, &name);
-        let archive = Archive::connect(&url).await?;
-        Ok(Self { url, archive })
+        Ok(with_database(&server, &name))
     }
 }
 

@@ -81,3 +81,57 @@ async fn concurrent_starts_share_one_private_cluster() {
     assert!(c1.stop().unwrap());
     assert_eq!(c2.status().unwrap(), ClusterStatus::Stopped);
 }
+
+/// An archive written by schema version 2 (texts inside each extraction row) keeps every text,
+/// paragraph and version through the move of texts into `texts`, under the same public names.
+#[tokio::test]
+async fn upgrading_from_schema_2_keeps_every_extraction() {
+    let url = TestDb::create_unmigrated().await.expect("test database");
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    caiji_archive::MIGRATOR.run_to(2, &pool).await.unwrap();
+    // As version 2 wrote them: two versions of one capture, the older with another text, and
+    // one row from before text_sha256 was filled in.
+    sqlx::raw_sql(
+        "INSERT INTO bodies (sha256, length, content) VALUES (sha256('<p>正文</p>'::bytea), 13, '<p>正文</p>'::bytea);
+         INSERT INTO captures (site, url, canonical_url, outcome, fetched_at, duration_ms, attempts, body_sha256)
+         VALUES ('s', 'http://x.test/1', 'http://x.test/1', 'ok', now(), 1, 1, sha256('<p>正文</p>'::bytea));
+         INSERT INTO search_texts (sha256, text, words)
+         VALUES (sha256(convert_to(E'第一段\n\n第二段', 'UTF8')), E'第一段\n\n第二段', to_tsvector('simple', '第一 二段'));
+         INSERT INTO extractions (capture_id, extractor, extractor_version, config_hash, caiji_version, paragraphs, text,
+                                  extracted_at, text_sha256)
+         SELECT id, 'site', '1.0.0', 'h', '0.1.0', '[\"第一段\", \"第二段\"]', E'第一段\n\n第二段', now(),
+                sha256(convert_to(E'第一段\n\n第二段', 'UTF8')) FROM captures;
+         INSERT INTO extractions (capture_id, extractor, extractor_version, config_hash, caiji_version, paragraphs, text,
+                                  extracted_at)
+         SELECT id, 'site', '0.9.0', 'h', '0.1.0', '[\"旧版 正文\"]', '旧版 正文', '2020-01-01' FROM captures;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let archive = caiji_archive::Archive::connect(&url).await.expect("migrates to the newest schema");
+    let pool = archive.pool();
+    let rows: Vec<(String, serde_json::Value, String)> =
+        sqlx::query_as("SELECT extractor_version, paragraphs, text FROM extractions ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("1.0.0".into(), serde_json::json!(["第一段", "第二段"]), "第一段\n\n第二段".into()),
+            ("0.9.0".into(), serde_json::json!(["旧版 正文"]), "旧版 正文".into()),
+        ]
+    );
+    let current: String = sqlx::query_scalar("SELECT text FROM documents").fetch_one(pool).await.unwrap();
+    assert_eq!(current, "第一段\n\n第二段");
+    // Each distinct text once; the word index kept its segmentation, and the pre-hash row got one.
+    let (texts, hits): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE words @@ to_tsquery('simple', '二段')) FROM search_texts",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!((texts, hits), (2, 1));
+}

@@ -187,11 +187,12 @@ async fn count_candidates(
 }
 
 /// Captures worth extracting: fetched fine, an article to the frontier or extracted before.
-/// `$2` is the optional `--since`.
+/// `$2` is the optional `--since`. The `LIMIT 1` subqueries keep both checks per-row index
+/// lookups: as `EXISTS` under `OR`, Postgres hashes the whole frontier for every batch.
 const CANDIDATE: &str = "c.outcome = 'ok' AND c.body_sha256 IS NOT NULL
     AND ($2::timestamptz IS NULL OR c.fetched_at >= $2)
-    AND (EXISTS (SELECT 1 FROM frontier f WHERE f.canonical_url = c.canonical_url AND f.kind = 'article')
-         OR EXISTS (SELECT 1 FROM extractions x WHERE x.capture_id = c.id))";
+    AND ((SELECT true FROM frontier f WHERE f.canonical_url = c.canonical_url AND f.kind = 'article' LIMIT 1)
+         OR (SELECT true FROM extraction_records x WHERE x.capture_id = c.id LIMIT 1))";
 
 #[allow(clippy::too_many_arguments)]
 async fn rerun_site(
@@ -221,11 +222,11 @@ async fn rerun_site(
                         CASE WHEN skip.yes THEN NULL ELSE b.content END, prev.id, prev.sha
                  FROM captures c
                  JOIN bodies b ON b.sha256 = c.body_sha256
-                 LEFT JOIN LATERAL (SELECT e.id, coalesce(e.text_sha256, sha256(convert_to(e.text, 'UTF8'))) AS sha FROM extractions e
+                 LEFT JOIN LATERAL (SELECT e.id, e.text_sha256 AS sha FROM extraction_records e
                       WHERE e.capture_id = c.id AND e.extractor = $4 ORDER BY e.id DESC LIMIT 1) prev ON true
                  CROSS JOIN LATERAL (SELECT CASE
-                     WHEN $7 THEN EXISTS (SELECT 1 FROM extractions e WHERE e.capture_id = c.id AND e.crawl_run_id = $8)
-                     ELSE EXISTS (SELECT 1 FROM extractions e WHERE e.capture_id = c.id AND e.extractor = $4
+                     WHEN $7 THEN EXISTS (SELECT 1 FROM extraction_records e WHERE e.capture_id = c.id AND e.crawl_run_id = $8)
+                     ELSE EXISTS (SELECT 1 FROM extraction_records e WHERE e.capture_id = c.id AND e.extractor = $4
                           AND (e.extractor_version = $5 OR e.extractor_version LIKE $5 || '+%') AND e.config_hash = $6)
                      END AS yes) skip
                  WHERE c.site = $1 AND c.id > $3 AND {CANDIDATE}
@@ -346,7 +347,7 @@ fn extract_row(row: Row, extractor: &dyn Extractor, site: &SiteConfig, config_ha
     let text_sha: Vec<u8> = Sha256::digest(text.as_bytes()).to_vec();
     let previous = row.previous.as_ref().map(|(_, sha)| *sha != text_sha);
     let mut extraction = to_new_extraction_without_words(record, site, run_id);
-    // Same text as before: its words are already in search_texts; segment only new texts.
+    // Same text as before: its words are already in `texts`; segment only new texts.
     if previous != Some(false) {
         extraction.search_words = caiji_extract::search::search_words(&text);
     }

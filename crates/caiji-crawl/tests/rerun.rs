@@ -99,9 +99,9 @@ async fn forced_rerun_killed_midway_continues_without_doubling() {
     .await
     .unwrap();
     let done = sqlx::query(
-        "INSERT INTO extractions (capture_id, extractor, extractor_version, config_hash, crawl_run_id, caiji_version, paragraphs, text)
-         SELECT capture_id, extractor, extractor_version, config_hash, $1, caiji_version, paragraphs, text
-         FROM extractions ORDER BY capture_id LIMIT 4",
+        "INSERT INTO extraction_records (capture_id, extractor, extractor_version, config_hash, crawl_run_id, caiji_version, text_sha256)
+         SELECT capture_id, extractor, extractor_version, config_hash, $1, caiji_version, text_sha256
+         FROM extraction_records ORDER BY capture_id LIMIT 4",
     )
     .bind(killed)
     .execute(db.archive.pool())
@@ -136,10 +136,19 @@ async fn diff_counts_changed_documents_between_versions() {
     let (db, _config) = crawled().await;
     // An older dede version whose text differed on one article and matched on the other.
     sqlx::query(
-        "INSERT INTO extractions (capture_id, extractor, extractor_version, config_hash, caiji_version, title, paragraphs, text, extracted_at)
-         SELECT capture_id, extractor, '0.9.0', config_hash, 'test', title, paragraphs,
-                CASE WHEN c.canonical_url LIKE '%42779%' THEN text || '\n\n推荐访问: 讲话稿' ELSE text END, '2020-01-01'
-         FROM extractions e JOIN captures c ON c.id = e.capture_id WHERE e.extractor = 'dede'",
+        "WITH old AS (
+             SELECT capture_id, extractor, config_hash, title,
+                    CASE WHEN c.canonical_url LIKE '%42779%' THEN text || '\n\n推荐访问: 讲话稿' ELSE text END AS text
+             FROM extractions e JOIN captures c ON c.id = e.capture_id WHERE e.extractor = 'dede'
+         ), new_texts AS (
+             INSERT INTO texts (sha256, text, paragraphs, words)
+             SELECT sha256(convert_to(text, 'UTF8')), text, to_jsonb(string_to_array(text, E'\n\n')), ''
+             FROM old ON CONFLICT DO NOTHING
+         )
+         INSERT INTO extraction_records (capture_id, extractor, extractor_version, config_hash, caiji_version, title,
+                                         extracted_at, text_sha256)
+         SELECT capture_id, extractor, '0.9.0', config_hash, 'test', title, '2020-01-01', sha256(convert_to(text, 'UTF8'))
+         FROM old",
     )
     .execute(db.archive.pool())
     .await

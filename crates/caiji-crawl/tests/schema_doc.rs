@@ -39,12 +39,19 @@ async fn every_documented_query_runs_and_returns_what_it_says() {
     // of one dede article (as if the parser had since been fixed), and a capture with bad bytes.
     // The older version is dated in the past, so the current one stays the documents' version.
     let inserted = sqlx::query(
-        "INSERT INTO extractions (capture_id, extractor, extractor_version, config_hash, caiji_version, title,
-             published_at, published_ts, paragraphs, text, extracted_at)
+        "WITH old AS (
+             SELECT capture_id, extractor, title, published_at, published_ts, replace(text, '“', ' “ ') AS text
+             FROM extractions e JOIN captures c ON c.id = e.capture_id
+             WHERE c.canonical_url = 'http://www.bjxhtouch.com/gongwenfanwen/2021/1103/42779.html'
+         ), new_texts AS (
+             INSERT INTO texts (sha256, text, paragraphs, words)
+             SELECT sha256(convert_to(text, 'UTF8')), text, jsonb_build_array(text), '' FROM old ON CONFLICT DO NOTHING
+         )
+         INSERT INTO extraction_records (capture_id, extractor, extractor_version, config_hash, caiji_version, title,
+             published_at, published_ts, extracted_at, text_sha256)
          SELECT capture_id, extractor, '0.9.0', 'an older configuration', '0.0.1', title, published_at, published_ts,
-                jsonb_build_array(replace(text, '“', ' “ ')), replace(text, '“', ' “ '), '2020-01-01'
-         FROM extractions e JOIN captures c ON c.id = e.capture_id
-         WHERE c.canonical_url = 'http://www.bjxhtouch.com/gongwenfanwen/2021/1103/42779.html'",
+                '2020-01-01', sha256(convert_to(text, 'UTF8'))
+         FROM old",
     )
     .execute(pool)
     .await

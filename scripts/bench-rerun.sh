@@ -29,3 +29,27 @@ print(f"end to end: {e2e:.0f} captures/s ({end - start:.1f} s for {n}, process s
 print(f"limit (extraction alone, in memory, {limit['threads']} threads): {limit['pages_per_second']:.0f} pages/s")
 print(f"ratio: {e2e / limit['pages_per_second']:.2f} of the limit")
 PY
+
+# Search on the same archive: the two search queries of docs/schema.md (3 and 4), with their
+# GIN indexes and, as the baseline in the same run, with index scans disabled (sequential).
+search() { # $1 = label, $2 = WHERE clause on texts t
+  for mode in index sequential; do
+    set_off=""; [ "$mode" = sequential ] && set_off="SET enable_bitmapscan = off; SET enable_indexscan = off;"
+    psql -qtA "$url" -c "$set_off SELECT 1" -c "\timing on" \
+      -c "SELECT count(*) FROM documents d JOIN texts t ON t.sha256 = d.text_sha256 WHERE $2" \
+      -c "SELECT count(*) FROM texts t WHERE $2" |
+      awk -v l="$1" -v m="$mode" '/^Time:/ {t[++n]=$2} /^[0-9]+$/ {c[++k]=$1}
+        END {printf "%-28s %-10s documents: %s rows %8.1f ms   texts only: %s rows %8.1f ms\n", l, m, c[2], t[1], c[3], t[2]}'
+  done
+}
+echo "search over $(psql -qtA "$url" -c 'SELECT count(*) FROM texts') texts:"
+search "phrase 高质量发展 (trigram)" "t.text LIKE '%高质量发展%'"
+search "word 改革 (jieba words)" "t.words @@ to_tsquery('simple', '改革')"
+# Those two are in most generated pages (they are the fixtures' own words); selective searches
+# are what the indexes are for: a ten-character phrase from one generated text, and a
+# two-character word found in a few dozen texts.
+phrase=$(psql -qtA "$url" -c "SELECT substr(text, 100, 10) FROM texts ORDER BY sha256 LIMIT 1")
+word=$(psql -qtA "$url" -c "SELECT word FROM ts_stat('SELECT words FROM texts') WHERE length(word) = 2
+  AND ndoc BETWEEN 10 AND 100 ORDER BY ndoc DESC, word LIMIT 1")
+search "phrase $phrase" "t.text LIKE '%$phrase%'"
+search "word $word" "t.words @@ to_tsquery('simple', '$word')"

@@ -30,6 +30,10 @@ eval-generic:
     cargo build --release -p caiji
     scripts/eval-generic.sh
 
+# the same score for the Rust crates caiji could have used instead (dom_smoothie, rs-trafilatura)
+eval-peers:
+    scripts/eval-peers.sh
+
 # generic extractor speed vs trafilatura, readability-lxml, resiliparse (creates a Python venv)
 bench-extract:
     scripts/bench-extract.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# caiji's generic extractor vs trafilatura, readability-lxml and resiliparse on the same pages,
-# in one go (one core each, in-process loops, pages in memory). Ratios are against baselines
-# measured in the same run, since these machines are noisy.
+# caiji's generic extractor vs trafilatura, readability-lxml and resiliparse (Python, from a venv
+# made here) and the Rust crates dom_smoothie and rs-trafilatura (bench/peers), on the same
+# pages in one go (one core each, in-process loops, pages in memory). Ratios are against
+# baselines measured in the same run, since these machines are noisy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pages=${1:-../shared/bench/cwced-zh/html}
@@ -14,9 +15,11 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import trafilatura, r
   "$venv/bin/pip" install -q resiliparse
 fi
 cargo build -q --release -p caiji-bench
+cargo build -q --release --manifest-path bench/peers/Cargo.toml --target-dir target/peers
 out=target/bench-extract.jsonl
 taskset -c 0 target/release/caiji-bench extract "$pages" "$seconds" > "$out"
 taskset -c 0 "$venv/bin/python" bench/baselines.py "$pages" "$seconds" >> "$out"
+taskset -c 0 target/peers/release/caiji-peers speed "$pages" "$seconds" >> "$out"
 python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

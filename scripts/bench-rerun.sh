@@ -3,18 +3,24 @@
 # text, original charsets) in a private cluster under target/, extracts it once (as the crawl
 # would have; untimed, search indexes built in bulk afterwards), then times a full
 # `caiji extract --rerun --force` end to end, and extraction alone on the same kind of pages
-# in memory on the same cores (the limit). Prints both, their ratio, and caiji's peak memory.
+# in memory on the same cores (the limit). Prints both, their ratio, and caiji's peak memory,
+# then times the documented searches. REUSE=1 skips generation and times the last archive again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-100000}
 cargo build -q --release -p caiji -p caiji-bench
-echo "generating $n captures..."
-url=$(target/release/caiji-bench gen-archive target/bench-pg bench_rerun "$n" fixtures/sites)
-echo "initial extraction (untimed; search indexes rebuilt in bulk after it)..."
-psql -q "$url" -c "DROP INDEX texts_words_idx; DROP INDEX texts_text_trgm_idx;"
-DATABASE_URL="$url" target/release/caiji extract --rerun 2>/dev/null | head -1
-psql -q "$url" -c "CREATE INDEX texts_words_idx ON texts USING gin (words)" \
-  -c "CREATE INDEX texts_text_trgm_idx ON texts USING gin (text gin_trgm_ops)" -c "VACUUM ANALYZE"
+if [ -n "${REUSE:-}" ]; then
+  # Time again on the archive the last run generated (must hold $n captures).
+  url=$(target/release/caiji-bench archive-url target/bench-pg bench_rerun)
+else
+  echo "generating $n captures..."
+  url=$(target/release/caiji-bench gen-archive target/bench-pg bench_rerun "$n" fixtures/sites)
+  echo "initial extraction (untimed; search indexes rebuilt in bulk after it)..."
+  psql -q "$url" -c "DROP INDEX texts_words_idx; DROP INDEX texts_text_trgm_idx;"
+  DATABASE_URL="$url" target/release/caiji extract --rerun 2>/dev/null | head -1
+  psql -q "$url" -c "SET maintenance_work_mem = '512MB'; CREATE INDEX texts_words_idx ON texts USING gin (words)" \
+    -c "SET maintenance_work_mem = '512MB'; CREATE INDEX texts_text_trgm_idx ON texts USING gin (text gin_trgm_ops)" -c "VACUUM ANALYZE"
+fi
 limit=$(target/release/caiji-bench extract-generated fixtures/sites "$(( n < 20000 ? n : 20000 ))")
 echo "timed: caiji extract --rerun --force over $n captures"
 start=$(date +%s.%N)

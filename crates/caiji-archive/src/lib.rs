@@ -19,7 +19,7 @@ use std::time::Duration;
 
 pub use embedded::{ClusterStatus, EmbeddedCluster};
 pub use frontier::{FrontierItem, NewUrl, UrlKind};
-pub use store::{CaptureOutcome, NewCapture, NewExtraction, RunInfo};
+pub use store::{CaptureOutcome, ExtractedText, NewCapture, NewExtraction, RunInfo};
 
 /// Migrations compiled into the binary, applied on every start.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

@@ -88,7 +88,7 @@ pub struct NewExtraction {
     pub published_at: Option<String>,
     pub published_ts: Option<NaiveDateTime>,
     pub author: Option<String>,
-    pub paragraphs: Vec<String>,
+    pub content: ExtractedText,
     pub metadata: Value,
     pub flags: Vec<String>,
     /// Space-separated words of the text (segmented by the caller) for the word index. Empty
@@ -98,8 +98,38 @@ pub struct NewExtraction {
 }
 
 impl NewExtraction {
-    pub fn text(&self) -> String {
-        self.paragraphs.join("\n\n")
+    pub fn text(&self) -> &str {
+        self.content.text()
+    }
+}
+
+/// An extraction's paragraphs, their text (joined with blank lines) and its sha256, the key
+/// into `texts`: computed once, where the extraction happens (in parallel), not again by the
+/// single writer.
+#[derive(Debug, Clone)]
+pub struct ExtractedText {
+    paragraphs: Vec<String>,
+    text: String,
+    sha256: [u8; 32],
+}
+
+impl ExtractedText {
+    pub fn new(paragraphs: Vec<String>) -> Self {
+        let text = paragraphs.join("\n\n");
+        let sha256 = crate::sha256(text.as_bytes());
+        Self { paragraphs, text, sha256 }
+    }
+
+    pub fn paragraphs(&self) -> &[String] {
+        &self.paragraphs
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn sha256(&self) -> &[u8; 32] {
+        &self.sha256
     }
 }
 
@@ -226,15 +256,14 @@ async fn insert_extraction(
     capture_id: i64,
     e: &NewExtraction,
 ) -> Result<i64, ArchiveError> {
-    let text = e.text();
-    let text_sha = crate::sha256(text.as_bytes()).to_vec();
+    let text_sha = e.content.sha256().to_vec();
     sqlx::query(
         "INSERT INTO texts (sha256, text, paragraphs, words) VALUES ($1, $2, $3, to_tsvector('simple', $4))
          ON CONFLICT (sha256) DO NOTHING",
     )
     .bind(&text_sha)
-    .bind(&text)
-    .bind(serde_json::to_value(&e.paragraphs).unwrap_or(Value::Array(vec![])))
+    .bind(e.text())
+    .bind(serde_json::to_value(e.content.paragraphs()).unwrap_or(Value::Array(vec![])))
     .bind(&e.search_words)
     .execute(&mut **tx)
     .await?;
@@ -270,8 +299,7 @@ impl Archive {
         if rows.is_empty() {
             return Ok(0);
         }
-        let texts: Vec<String> = rows.iter().map(|(_, e)| e.text()).collect();
-        let text_sha: Vec<Vec<u8>> = texts.iter().map(|t| crate::sha256(t.as_bytes()).to_vec()).collect();
+        let text_sha: Vec<Vec<u8>> = rows.iter().map(|(_, e)| e.content.sha256().to_vec()).collect();
         let mut tx = self.pool.begin().await?;
         // A batch lost to a server crash is redone by the resuming run: no need to wait for
         // the disk on each commit.
@@ -288,8 +316,8 @@ impl Archive {
                 continue;
             }
             new_sha.push(text_sha[i].clone());
-            new_text.push(texts[i].as_str());
-            new_paragraphs.push(serde_json::to_value(&e.paragraphs).unwrap_or_default());
+            new_text.push(e.text());
+            new_paragraphs.push(serde_json::to_value(e.content.paragraphs()).unwrap_or_default());
             new_words.push(e.search_words.as_str());
         }
         if !new_sha.is_empty() {

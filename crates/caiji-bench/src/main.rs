@@ -40,6 +40,22 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some("archive-url") => {
+            // caiji-bench archive-url CLUSTER_DIR DB: the URL of a database gen-archive made,
+            // starting its cluster if needed.
+            let usage = "usage: caiji-bench archive-url CLUSTER_DIR DB";
+            let (dir, db) = (args.get(2).context(usage)?, args.get(3).context(usage)?);
+            let rt = tokio::runtime::Runtime::new()?;
+            let server = match std::env::var("DATABASE_URL") {
+                Ok(u) => u,
+                Err(_) => rt.block_on(caiji_archive::EmbeddedCluster::new(dir)?.ensure_running())?,
+            };
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{}", caiji_archive::testing::with_database(&server, db));
+            }
+            Ok(())
+        }
         Some("extract-generated") => {
             // The limit: the same generated pages, in memory, extracted on all cores.
             let usage = "usage: caiji-bench extract-generated FIXTURES_DIR N";

@@ -394,19 +394,23 @@ fn to_new_capture(
 
 /// An extractor's record as an `extractions` row.
 pub fn to_new_extraction(record: caiji_extract::Record, site: &SiteConfig, run_id: i64) -> NewExtraction {
-    let mut e = to_new_extraction_without_words(record, site, run_id);
-    e.search_words = caiji_extract::search::search_words(&e.text());
+    let mut e = to_new_extraction_without_words(record, site.extractor_config_hash(), run_id);
+    e.search_words = caiji_extract::search::search_words(e.text());
     e
 }
 
-/// The row without its word index (the caller fills `search_words` or `search_words_from`).
-pub fn to_new_extraction_without_words(record: caiji_extract::Record, site: &SiteConfig, run_id: i64) -> NewExtraction {
+/// The row without its word index (the caller fills `search_words` when the text is new).
+pub fn to_new_extraction_without_words(
+    record: caiji_extract::Record,
+    config_hash: String,
+    run_id: i64,
+) -> NewExtraction {
     let published_ts = record.published_at.as_deref().and_then(parse_published);
     NewExtraction {
         search_words: String::new(),
         extractor: record.extractor,
         extractor_version: record.extractor_version,
-        config_hash: site.extractor_config_hash(),
+        config_hash,
         crawl_run_id: Some(run_id),
         caiji_version: CAIJI_VERSION.into(),
         git_commit: git_commit(),
@@ -414,7 +418,7 @@ pub fn to_new_extraction_without_words(record: caiji_extract::Record, site: &Sit
         published_at: record.published_at,
         published_ts,
         author: record.author,
-        paragraphs: record.paragraphs,
+        content: caiji_archive::ExtractedText::new(record.paragraphs),
         metadata: serde_json::to_value(record.meta).unwrap_or_default(),
         flags: record.flags,
     }

@@ -18,7 +18,6 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::crawl::to_new_extraction_without_words;
@@ -44,7 +43,7 @@ impl Default for RerunOptions {
             extractor: None,
             since: None,
             force: false,
-            batch_size: 256,
+            batch_size: 512,
             progress: false,
             arguments: serde_json::Value::Null,
         }
@@ -276,15 +275,14 @@ async fn rerun_site(
 
     // Stage 2: extract each batch on all cores.
     let extract_stage = {
-        let site = site.clone();
         let config_hash = config_hash.clone();
         tokio::spawn(async move {
             while let Some(batch) = batch_rx.recv().await {
-                let (site, config_hash) = (site.clone(), config_hash.clone());
+                let config_hash = config_hash.clone();
                 let outcomes = tokio::task::spawn_blocking(move || {
                     batch
                         .into_par_iter()
-                        .map(|row| extract_row(row, extractor, &site, &config_hash, run_id))
+                        .map(|row| extract_row(row, extractor, &config_hash, run_id))
                         .collect::<Vec<_>>()
                 })
                 .await;
@@ -336,22 +334,19 @@ async fn rerun_site(
     Ok(())
 }
 
-fn extract_row(row: Row, extractor: &dyn Extractor, site: &SiteConfig, config_hash: &str, run_id: i64) -> Outcome {
+fn extract_row(row: Row, extractor: &dyn Extractor, config_hash: &str, run_id: i64) -> Outcome {
     let Some(body) = row.body else { return Outcome::Skipped };
     let (record, _) = extract_bytes(extractor, &body, &row.url, row.content_type.as_deref());
     if record.has_flag(Flag::NotHtml) {
         let reason = record.meta.get("not_html").and_then(|v| v.as_str()).unwrap_or("not HTML").to_string();
         return Outcome::Failed(format!("not HTML: {reason}"));
     }
-    let text = record.text();
-    let text_sha: Vec<u8> = Sha256::digest(text.as_bytes()).to_vec();
-    let previous = row.previous.as_ref().map(|(_, sha)| *sha != text_sha);
-    let mut extraction = to_new_extraction_without_words(record, site, run_id);
+    let mut extraction = to_new_extraction_without_words(record, config_hash.to_string(), run_id);
+    let previous = row.previous.as_ref().map(|(_, sha)| sha.as_slice() != extraction.content.sha256());
     // Same text as before: its words are already in `texts`; segment only new texts.
     if previous != Some(false) {
-        extraction.search_words = caiji_extract::search::search_words(&text);
+        extraction.search_words = caiji_extract::search::search_words(extraction.text());
     }
-    extraction.config_hash = config_hash.to_string();
     Outcome::Extracted { row: Box::new((row.capture_id, extraction)), previous }
 }
 

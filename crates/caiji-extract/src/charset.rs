@@ -85,9 +85,12 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
             (encoding, source)
         };
 
-    let (text, _had_errors) = encoding.decode_without_bom_handling(body);
-    let replacement_chars =
-        text.chars().filter(|&c| c == '\u{FFFD}').count() - body_replacement_chars_already_present(body, encoding);
+    let (text, had_errors) = encoding.decode_without_bom_handling(body);
+    let replacement_chars = if had_errors {
+        count_replacement_chars(text.as_bytes()).saturating_sub(body_replacement_chars_already_present(body, encoding))
+    } else {
+        0
+    };
     Decoded {
         text: text.into_owned(),
         decision: CharsetDecision {
@@ -107,7 +110,12 @@ fn body_replacement_chars_already_present(body: &[u8], encoding: &'static Encodi
     if encoding != UTF_8 {
         return 0;
     }
-    body.windows(3).filter(|w| *w == [0xEF, 0xBF, 0xBD]).count()
+    count_replacement_chars(body)
+}
+
+/// U+FFFD in UTF-8 bytes.
+fn count_replacement_chars(utf8: &[u8]) -> usize {
+    memchr::memmem::find_iter(utf8, "\u{FFFD}".as_bytes()).count()
 }
 
 /// Maps a label to the encoding caiji decodes with: GB2312 and GBK become GB18030, a

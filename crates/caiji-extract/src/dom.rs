@@ -243,6 +243,9 @@ pub fn strip_inert(html: &str) -> std::borrow::Cow<'_, str> {
             (b"</script", at + tag_end(rest))
         } else if starts_with_ci(rest, b"<style") {
             (b"</style", at + tag_end(rest))
+        } else if starts_with_ci(rest, b"<svg") {
+            // Icons: hundreds of path nodes the extractors skip anyway (`SKIPPED`).
+            (b"</svg", at + tag_end(rest))
         } else {
             i = at + 1;
             continue;
@@ -284,8 +287,15 @@ fn is_json_ld(rest: &[u8]) -> bool {
     find_ci(tag, b"ld+json").is_some()
 }
 
+/// First ASCII-case-insensitive occurrence of `needle`. Closing markers start with `<` or `-`,
+/// so memchr finds the candidates (scripts are long; this is on every page's path).
 fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle))
+    let first = *needle.first()?;
+    if first.is_ascii_alphabetic() {
+        return hay.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle));
+    }
+    memchr::memchr_iter(first, hay)
+        .find(|&p| hay.get(p..p + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle)))
 }
 
 /// Case-insensitive ASCII substring test without allocating.

@@ -5,19 +5,18 @@
 //! Chinese punctuation (，。、；！？), scores flow to parent and grandparent, and the best
 //! container (discounted by its link density) is the article.
 
-use std::collections::HashMap;
-
 use ego_tree::NodeId;
+use rustc_hash::FxHashMap;
 use scraper::{ElementRef, Html, Node};
 
 use crate::clean::{drop_cjk_spaces, iso_datetime, trim_all};
-use crate::dom::{self, first, sel};
+use crate::dom;
 use crate::{Extractor, Flag, Page, Record};
 
 pub struct Generic;
 
 pub const NAME: &str = "generic";
-pub const VERSION: &str = "0.3.0";
+pub const VERSION: &str = "0.4.0";
 
 impl Extractor for Generic {
     fn name(&self) -> &'static str {
@@ -36,11 +35,15 @@ impl Extractor for Generic {
 
 /// Fills `rec` from `doc`; used by site extractors as their fallback.
 pub fn extract_into(doc: &Html, rec: &mut Record) {
-    let metas = Metas::read(doc);
-    rec.title = title(doc, metas.og_title.clone());
-    rec.published_at = metas.published.as_deref().and_then(iso_datetime);
-    rec.author = metas.author.filter(|a| a.chars().count() <= 20);
-    let Some(best) = best_container(doc) else {
+    let landmarks = Landmarks::find(doc);
+    rec.title = title(&landmarks);
+    rec.published_at = landmarks.metas.published.as_deref().and_then(iso_datetime);
+    rec.author = landmarks.metas.author.clone().filter(|a| a.chars().count() <= 20);
+    let Some(body) = landmarks.body else {
+        rec.flag(Flag::Empty);
+        return;
+    };
+    let Some(best) = best_container(doc, body) else {
         rec.flag(Flag::Empty);
         return;
     };
@@ -52,11 +55,36 @@ pub fn extract_into(doc: &Html, rec: &mut Record) {
     rec.paragraphs = keep_text_lines(lines);
     if rec.published_at.is_none() {
         // Datelines sit near the top of the article or just above it.
-        rec.published_at = iso_datetime(&dom::text_prefix(best, 2000))
-            .or_else(|| first(doc, sel("body")).and_then(|b| iso_datetime(&dom::text_prefix(b, 4000))));
+        rec.published_at =
+            iso_datetime(&dom::text_prefix(best, 2000)).or_else(|| iso_datetime(&dom::text_prefix(body, 4000)));
     }
     if rec.paragraphs.is_empty() {
         rec.flag(Flag::Empty);
+    }
+}
+
+/// The elements the generic extractor needs by name, found in one walk of the tree (a CSS
+/// selector per element walks the whole tree each time, and this runs on every page).
+struct Landmarks<'a> {
+    metas: Metas,
+    h1: Option<ElementRef<'a>>,
+    title: Option<ElementRef<'a>>,
+    body: Option<ElementRef<'a>>,
+}
+
+impl<'a> Landmarks<'a> {
+    fn find(doc: &'a Html) -> Self {
+        let mut l = Landmarks { metas: Metas::default(), h1: None, title: None, body: None };
+        for el in doc.root_element().descendants().filter_map(ElementRef::wrap) {
+            match el.value().name() {
+                "meta" => l.metas.read(el),
+                "h1" if l.h1.is_none() => l.h1 = Some(el),
+                "title" if l.title.is_none() => l.title = Some(el),
+                "body" if l.body.is_none() => l.body = Some(el),
+                _ => {}
+            }
+        }
+        l
     }
 }
 
@@ -74,7 +102,10 @@ fn keep_text_lines(lines: Vec<(String, usize)>) -> Vec<String> {
         .iter()
         .map(|(l, links)| {
             let n = l.chars().count();
-            let punct = l.chars().filter(|c| "，。；！？、,;!?".contains(*c)).count();
+            let punct = l
+                .chars()
+                .filter(|c| matches!(c, '，' | '。' | '；' | '！' | '？' | '、' | ',' | ';' | '!' | '?'))
+                .count();
             if *links * 2 > n {
                 Kind::Links
             } else if n >= 40 || (punct >= 2 && n >= 15) || l.ends_with(['。', '！', '？']) && n >= 10 {
@@ -108,34 +139,30 @@ struct Metas {
 }
 
 impl Metas {
-    fn read(doc: &Html) -> Self {
-        let mut m = Self::default();
-        for el in doc.select(sel("meta")) {
-            let v = el.value();
-            let (Some(key), Some(content)) = (v.attr("name").or_else(|| v.attr("property")), v.attr("content")) else {
-                continue;
-            };
-            let content = content.trim();
-            if content.is_empty() {
-                continue;
-            }
-            let slot = match key.to_ascii_lowercase().as_str() {
-                "article:published_time" | "pubdate" | "publishdate" | "og:release_date" => &mut m.published,
-                "author" | "article:author" => &mut m.author,
-                "og:title" => &mut m.og_title,
-                _ => continue,
-            };
-            slot.get_or_insert_with(|| content.to_string());
+    fn read(&mut self, el: ElementRef<'_>) {
+        let v = el.value();
+        let (Some(key), Some(content)) = (v.attr("name").or_else(|| v.attr("property")), v.attr("content")) else {
+            return;
+        };
+        let content = content.trim();
+        if content.is_empty() {
+            return;
         }
-        m
+        let slot = match key.to_ascii_lowercase().as_str() {
+            "article:published_time" | "pubdate" | "publishdate" | "og:release_date" => &mut self.published,
+            "author" | "article:author" => &mut self.author,
+            "og:title" => &mut self.og_title,
+            _ => return,
+        };
+        slot.get_or_insert_with(|| content.to_string());
     }
 }
 
-fn title(doc: &Html, og_title: Option<String>) -> Option<String> {
-    let h1 = first(doc, sel("h1")).map(dom::text_of).filter(|t| t.chars().count() >= 4);
-    h1.or(og_title)
+fn title(l: &Landmarks<'_>) -> Option<String> {
+    let h1 = l.h1.map(dom::text_of).filter(|t| t.chars().count() >= 4);
+    h1.or_else(|| l.metas.og_title.clone())
         .or_else(|| {
-            first(doc, sel("title")).map(|t| {
+            l.title.map(|t| {
                 let t = dom::text_of(t);
                 // "文章标题_站点名" / "文章标题 - 站点名"
                 t.split(['_', '|']).next().unwrap_or(&t).split(" - ").next().unwrap_or(&t).trim().to_string()
@@ -197,15 +224,19 @@ fn class_weight(el: &ElementRef<'_>) -> f64 {
     }
 }
 
+/// A best container scoring below this holds no real paragraph: one block of 20 characters
+/// with a few commas already scores about 4, a short news item 30 or more.
+const NO_PROSE_SCORE: f64 = 10.0;
+
 struct Stats {
     chars: usize,
     link_chars: usize,
 }
 
-fn best_container(doc: &Html) -> Option<ElementRef<'_>> {
-    let body = first(doc, sel("body"))?;
-    let mut scores: HashMap<NodeId, f64> = HashMap::new();
-    let mut stats: HashMap<NodeId, Stats> = HashMap::new();
+fn best_container<'a>(doc: &'a Html, body: ElementRef<'a>) -> Option<ElementRef<'a>> {
+    // Fx hashing: node ids are small integers from our own parse, and SipHash showed in profiles.
+    let mut scores: FxHashMap<NodeId, f64> = FxHashMap::default();
+    let mut stats: FxHashMap<NodeId, Stats> = FxHashMap::default();
     collect(body, &mut stats);
     for el in body.descendants().filter_map(ElementRef::wrap) {
         if !matches!(el.value().name(), "p" | "td" | "pre" | "div" | "section" | "li" | "span" | "font") {
@@ -254,11 +285,13 @@ fn best_container(doc: &Html) -> Option<ElementRef<'_>> {
             Some((el, s * (1.0 - density) * class_weight(&el)))
         })
         .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.id().cmp(&a.0.id())))
-        .map(|(el, _)| el)
+        // No block scored like prose (forms, error and login pages): what the page says is
+        // all of its text, so the whole body goes to the line filter.
+        .map(|(el, score)| if score < NO_PROSE_SCORE { body } else { el })
 }
 
 /// Character and link-character counts of every element, bottom-up.
-fn collect(el: ElementRef<'_>, stats: &mut HashMap<NodeId, Stats>) -> (usize, usize) {
+fn collect(el: ElementRef<'_>, stats: &mut FxHashMap<NodeId, Stats>) -> (usize, usize) {
     let mut chars = 0;
     let mut link_chars = 0;
     for child in el.children() {

@@ -3,6 +3,11 @@
 mod parse;
 mod report;
 
+// Parsing allocates and frees many small nodes per page: mimalloc makes extraction about 6%
+// faster than glibc malloc (`just bench-extract`). Library crates leave the choice to binaries.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -339,15 +339,17 @@ impl Archive {
         let run_id: Vec<Option<i64>> = rows.iter().map(|(_, e)| e.crawl_run_id).collect();
         let published_ts: Vec<Option<NaiveDateTime>> = rows.iter().map(|(_, e)| e.published_ts).collect();
         let metadata: Vec<Value> = rows.iter().map(|(_, e)| e.metadata.clone()).collect();
-        let flags: Vec<Value> = rows.iter().map(|(_, e)| serde_json::to_value(&e.flags).unwrap_or_default()).collect();
+        // Flags are identifiers (`content_missing`, ...): one space-separated string per row
+        // is split by Postgres without parsing JSON or running a subquery per row.
+        let flags: Vec<String> = rows.iter().map(|(_, e)| e.flags.join(" ")).collect();
         let r = sqlx::query(
             "INSERT INTO extraction_records (capture_id, extractor, extractor_version, config_hash, crawl_run_id,
                  caiji_version, git_commit, title, published_at, published_ts, author, metadata, flags, text_sha256)
              SELECT t.capture_id, t.extractor, t.version, t.config_hash, t.run_id, t.caiji_version, t.git_commit, t.title,
                     t.published_at, t.published_ts, t.author, t.metadata,
-                    ARRAY(SELECT jsonb_array_elements_text(t.flags)), t.text_sha
+                    coalesce(string_to_array(nullif(t.flags, ''), ' '), '{}'), t.text_sha
              FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
-                         $9::text[], $10::timestamp[], $11::text[], $12::jsonb[], $13::jsonb[], $14::bytea[])
+                         $9::text[], $10::timestamp[], $11::text[], $12::jsonb[], $13::text[], $14::bytea[])
                   AS t(capture_id, extractor, version, config_hash, run_id, caiji_version, git_commit, title, published_at,
                        published_ts, author, metadata, flags, text_sha)",
         )

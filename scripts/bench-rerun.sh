@@ -14,7 +14,7 @@ if [ -n "${REUSE:-}" ]; then
   url=$(target/release/caiji-bench archive-url target/bench-pg bench_rerun)
   # Back to the state the timed run expects: one extraction per capture (the initial one).
   psql -q "$url" -c "DELETE FROM extraction_records WHERE crawl_run_id > (SELECT min(crawl_run_id) FROM extraction_records)" \
-    -c "VACUUM FULL ANALYZE extraction_records"
+    -c "VACUUM FULL ANALYZE extraction_records" -c "CHECKPOINT"
 else
   echo "generating $n captures..."
   url=$(target/release/caiji-bench gen-archive target/bench-pg bench_rerun "$n" fixtures/sites)

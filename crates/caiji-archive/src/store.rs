@@ -334,7 +334,8 @@ impl Archive {
             .execute(&mut *tx)
             .await?;
         }
-        let col = |f: &dyn Fn(&NewExtraction) -> Option<String>| rows.iter().map(|(_, e)| f(e)).collect::<Vec<_>>();
+        // Borrowed columns: no copy of each row's strings just to send them.
+        let col = |f: &dyn Fn(&NewExtraction) -> Option<&str>| rows.iter().map(|(_, e)| f(e)).collect::<Vec<_>>();
         let capture_ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
         let run_id: Vec<Option<i64>> = rows.iter().map(|(_, e)| e.crawl_run_id).collect();
         let published_ts: Vec<Option<NaiveDateTime>> = rows.iter().map(|(_, e)| e.published_ts).collect();
@@ -354,16 +355,16 @@ impl Archive {
                        published_ts, author, metadata, flags, text_sha)",
         )
         .bind(&capture_ids)
-        .bind(col(&|e| Some(e.extractor.clone())))
-        .bind(col(&|e| Some(e.extractor_version.clone())))
-        .bind(col(&|e| Some(e.config_hash.clone())))
+        .bind(col(&|e| Some(e.extractor.as_str())))
+        .bind(col(&|e| Some(e.extractor_version.as_str())))
+        .bind(col(&|e| Some(e.config_hash.as_str())))
         .bind(&run_id)
-        .bind(col(&|e| Some(e.caiji_version.clone())))
-        .bind(col(&|e| e.git_commit.clone()))
-        .bind(col(&|e| e.title.clone()))
-        .bind(col(&|e| e.published_at.clone()))
+        .bind(col(&|e| Some(e.caiji_version.as_str())))
+        .bind(col(&|e| e.git_commit.as_deref()))
+        .bind(col(&|e| e.title.as_deref()))
+        .bind(col(&|e| e.published_at.as_deref()))
         .bind(&published_ts)
-        .bind(col(&|e| e.author.clone()))
+        .bind(col(&|e| e.author.as_deref()))
         .bind(&metadata)
         .bind(&flags)
         .bind(&text_sha)

@@ -30,6 +30,11 @@ eval-generic:
     cargo build --release -p caiji
     scripts/eval-generic.sh
 
+# the generic extractor's published date and author on CWCED against its metadata gold
+eval-generic-meta:
+    cargo build --release -p caiji
+    scripts/eval-generic-meta.sh
+
 # the same score for the Rust crates caiji could have used instead (dom_smoothie, rs-trafilatura)
 eval-peers:
     scripts/eval-peers.sh

@@ -113,27 +113,33 @@ pub fn field_after(text: &str, label: &str) -> Option<String> {
 
 /// ISO date from `YYYY-MM-DD` or `YYYY-MM-DD HH:MM[:SS]` text (precision kept).
 pub fn iso_datetime(s: &str) -> Option<String> {
-    let re = date_regex();
-    let c = re.captures(s)?;
+    find_datetime(s).map(|(_, iso)| iso)
+}
+
+/// The first date in `s` ([`iso_datetime`]) and the byte offset where it starts.
+pub fn find_datetime(s: &str) -> Option<(usize, String)> {
+    let c = date_regex().captures(s)?;
+    let at = c.get(0)?.start();
     let (y, m, d) = (&c[1], c[2].parse::<u32>().ok()?, c[3].parse::<u32>().ok()?);
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
     let date = format!("{y}-{m:02}-{d:02}");
-    Some(match (c.get(4), c.get(5), c.get(6)) {
+    let iso = match (c.get(4), c.get(5), c.get(6)) {
         (Some(h), Some(mi), Some(sec)) => {
             format!("{date}T{:0>2}:{}:{}", h.as_str(), mi.as_str(), sec.as_str())
         }
         (Some(h), Some(mi), None) => format!("{date}T{:0>2}:{}", h.as_str(), mi.as_str()),
         _ => date,
-    })
+    };
+    Some((at, iso))
 }
 
 fn date_regex() -> &'static regex::Regex {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     RE.get_or_init(|| {
         regex::Regex::new(
-            r"((?:19|20)\d{2})[-/.年]\s*(\d{1,2})[-/.月]\s*(\d{1,2})日?(?:[\sT]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?",
+            r"((?:19|20)\d{2})[-/.年]\s*(\d{1,2})[-/.月]\s*(\d{1,2})日?(?:[\sT]*(\d{1,2}):(\d{2})(?::(\d{2}))?)?",
         )
         .unwrap_or_else(|e| panic!("built-in date regex: {e}"))
     })
@@ -165,5 +171,7 @@ mod tests {
         assert_eq!(iso_datetime("日期:2014-05-17 浏览").as_deref(), Some("2014-05-17"));
         assert_eq!(iso_datetime("2018年5月24日").as_deref(), Some("2018-05-24"));
         assert_eq!(iso_datetime("2018-13-24"), None);
+        // Time glued to the day, as forums print it.
+        assert_eq!(iso_datetime("于2005年8月12日16:12:21在").as_deref(), Some("2005-08-12T16:12:21"));
     }
 }

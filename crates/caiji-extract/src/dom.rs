@@ -88,6 +88,15 @@ pub fn lines_with_link_chars(root: ElementRef<'_>, skip: &dyn Fn(&ElementRef<'_>
     w.lines.into_iter().zip(w.link_chars).collect()
 }
 
+/// The first lines of a subtree, stopping once about `max_chars` bytes of text are collected
+/// (bylines and datelines sit near the top: the rest of a long page need not be built).
+pub fn lines_prefix(root: ElementRef<'_>, max_chars: usize) -> Vec<String> {
+    let mut w = LineWriter { limit: max_chars, ..LineWriter::default() };
+    walk(*root, &|_| false, &mut w);
+    w.flush();
+    w.lines
+}
+
 /// The text of a subtree on one line (inline view), whitespace collapsed and trimmed.
 pub fn text_of(el: ElementRef<'_>) -> String {
     let mut w = LineWriter::default();
@@ -98,6 +107,9 @@ pub fn text_of(el: ElementRef<'_>) -> String {
 
 fn walk(node: NodeRef<'_, Node>, skip: &dyn Fn(&ElementRef<'_>) -> bool, w: &mut LineWriter) {
     for child in node.children() {
+        if w.limit > 0 && w.written >= w.limit {
+            return;
+        }
         match child.value() {
             Node::Text(t) => w.push_text(t),
             Node::Element(e) => {
@@ -161,6 +173,9 @@ struct LineWriter {
     current_link_chars: usize,
     /// Per line in `lines`, when `track_links`.
     link_chars: Vec<usize>,
+    /// Stop walking once `written` bytes of lines exist (0: no limit).
+    limit: usize,
+    written: usize,
 }
 
 impl LineWriter {
@@ -189,6 +204,7 @@ impl LineWriter {
         self.pending = None;
         let line = self.current.trim_matches(|c: char| c.is_ascii_whitespace());
         if line.chars().any(|c| !c.is_whitespace()) {
+            self.written += line.len();
             self.lines.push(line.to_string());
             if self.track_links {
                 self.link_chars.push(self.current_link_chars);

@@ -9,6 +9,7 @@ use ego_tree::NodeId;
 use rustc_hash::FxHashMap;
 use scraper::{ElementRef, Html, Node};
 
+use crate::byline::{self, Byline, JsonLd};
 use crate::clean::{drop_cjk_spaces, iso_datetime, trim_all};
 use crate::dom;
 use crate::{Extractor, Flag, Page, Record};
@@ -16,7 +17,7 @@ use crate::{Extractor, Flag, Page, Record};
 pub struct Generic;
 
 pub const NAME: &str = "generic";
-pub const VERSION: &str = "0.4.0";
+pub const VERSION: &str = "0.5.0";
 
 impl Extractor for Generic {
     fn name(&self) -> &'static str {
@@ -37,13 +38,15 @@ impl Extractor for Generic {
 pub fn extract_into(doc: &Html, rec: &mut Record) {
     let landmarks = Landmarks::find(doc);
     rec.title = title(&landmarks);
-    rec.published_at = landmarks.metas.published.as_deref().and_then(iso_datetime);
-    rec.author = landmarks.metas.author.clone().filter(|a| a.chars().count() <= 20);
+    let stated_date = landmarks.metas.published.as_deref().or(landmarks.json_ld.published.as_deref());
+    rec.published_at = stated_date.and_then(iso_datetime);
     let Some(body) = landmarks.body else {
+        rec.author = stated_author(&landmarks);
         rec.flag(Flag::Empty);
         return;
     };
     let Some(best) = best_container(doc, body) else {
+        rec.author = stated_author(&landmarks);
         rec.flag(Flag::Empty);
         return;
     };
@@ -52,21 +55,102 @@ pub fn extract_into(doc: &Html, rec: &mut Record) {
         .map(|(l, links)| (drop_cjk_spaces(trim_all(&l)), links))
         .filter(|(l, _)| !l.is_empty() && Some(l) != rec.title.as_ref())
         .collect();
+    let facts = read_byline(body, rec.title.as_deref(), &lines);
     rec.paragraphs = keep_text_lines(lines);
+    // A visible byline names the writer; `<meta name="author">` on Chinese sites is mostly the
+    // site's own name, so it comes last.
+    rec.author = landmarks
+        .json_ld
+        .author
+        .clone()
+        .filter(|a| a.chars().count() <= 40)
+        .or(facts.byline.author)
+        .or(facts.credit)
+        .or_else(|| landmarks.metas.author.clone().filter(|a| a.chars().count() <= 20 && !a.contains('.')));
+    for (key, value) in [("source", facts.byline.source), ("editor", facts.byline.editor)] {
+        if let Some(v) = value {
+            rec.meta.insert(key.into(), v.into());
+        }
+    }
     if rec.published_at.is_none() {
-        // Datelines sit near the top of the article or just above it.
-        rec.published_at =
-            iso_datetime(&dom::text_prefix(best, 2000)).or_else(|| iso_datetime(&dom::text_prefix(body, 4000)));
+        // Datelines sit under the title or at the top of the article; a date deeper in the
+        // text is more often an event the article reports.
+        rec.published_at = facts
+            .date_under_title
+            .or(facts.byline.date)
+            .or_else(|| iso_datetime(&dom::text_prefix(best, 2000)))
+            .or_else(|| iso_datetime(&dom::text_prefix(body, 4000)));
     }
     if rec.paragraphs.is_empty() {
         rec.flag(Flag::Empty);
     }
 }
 
+fn stated_author(l: &Landmarks<'_>) -> Option<String> {
+    l.json_ld.author.clone().or_else(|| l.metas.author.clone()).filter(|a| a.chars().count() <= 20)
+}
+
+/// What the text around the article says about it.
+struct BylineFacts {
+    /// Labelled facts from under the title and from the article's first and last lines.
+    byline: Byline,
+    /// The first date under the title, labelled ones first.
+    date_under_title: Option<String>,
+    /// A credit in parentheses after the last sentence.
+    credit: Option<String>,
+}
+
+/// Lines under the title read for a byline: they end at the first paragraph of prose.
+const LINES_UNDER_TITLE: usize = 6;
+
+fn read_byline(body: ElementRef<'_>, title: Option<&str>, article: &[(String, usize)]) -> BylineFacts {
+    // The page's first lines only: bylines never sit below a long page's fold.
+    let head = dom::lines_prefix(body, 12_000);
+    // Under the title's line (a heading, or a table cell on older sites) ...
+    let title_at = title.and_then(|t| {
+        head.iter()
+            .position(|l| trim_all(l) == t)
+            .or_else(|| head.iter().position(|l| l.contains(t) && l.len() <= t.len() + 60))
+    });
+    let under_title: Vec<&str> = title_at
+        .map(|at| {
+            head[at + 1..].iter().map(|l| l.as_str()).take(LINES_UNDER_TITLE).take_while(|l| !is_prose(l)).collect()
+        })
+        .unwrap_or_default();
+    // ... and just above the article's first line, for pages whose title is not found.
+    let article_at =
+        article.first().and_then(|(first, _)| head.iter().position(|l| drop_cjk_spaces(trim_all(l)) == *first));
+    let above_article = article_at.map_or(&head[..0], |at| &head[at.saturating_sub(LINES_UNDER_TITLE)..at]);
+    // In the article: its first and last lines, and short lines anywhere (`记者 刘涛` between
+    // two sections).
+    let n = article.len();
+    let in_article = article
+        .iter()
+        .enumerate()
+        .filter(|(i, (l, _))| *i < 3 || *i + 4 >= n || l.chars().count() <= 25)
+        .map(|(_, (l, _))| l.as_str());
+    let under = Byline::scan(under_title.iter().copied());
+    let above = Byline::scan(above_article.iter().rev().map(|l| l.as_str()));
+    // A date under the title, even unlabelled, beats a labelled one further away.
+    let date_under_title = under.date.clone().or_else(|| under_title.iter().find_map(|l| iso_datetime(l)));
+    BylineFacts {
+        byline: under.or(above).or(Byline::scan(in_article)),
+        date_under_title,
+        credit: article.iter().rev().take(3).find_map(|(l, _)| byline::trailing_credit(l)),
+    }
+}
+
+/// A sentence of running text (two clause marks and some length), where bylines have ended.
+fn is_prose(line: &str) -> bool {
+    let punct = line.chars().filter(|c| matches!(c, '，' | '。' | '；' | '！' | '？')).count();
+    punct >= 2 && line.chars().count() >= 30
+}
+
 /// The elements the generic extractor needs by name, found in one walk of the tree (a CSS
 /// selector per element walks the whole tree each time, and this runs on every page).
 struct Landmarks<'a> {
     metas: Metas,
+    json_ld: JsonLd,
     h1: Option<ElementRef<'a>>,
     title: Option<ElementRef<'a>>,
     body: Option<ElementRef<'a>>,
@@ -74,10 +158,15 @@ struct Landmarks<'a> {
 
 impl<'a> Landmarks<'a> {
     fn find(doc: &'a Html) -> Self {
-        let mut l = Landmarks { metas: Metas::default(), h1: None, title: None, body: None };
+        let mut l =
+            Landmarks { metas: Metas::default(), json_ld: JsonLd::default(), h1: None, title: None, body: None };
         for el in doc.root_element().descendants().filter_map(ElementRef::wrap) {
             match el.value().name() {
                 "meta" => l.metas.read(el),
+                // Only JSON-LD scripts keep their text through `dom::strip_inert`.
+                "script" if el.value().attr("type").is_some_and(|t| t.contains("ld+json")) => {
+                    l.json_ld.read(&el.text().collect::<String>())
+                }
                 "h1" if l.h1.is_none() => l.h1 = Some(el),
                 "title" if l.title.is_none() => l.title = Some(el),
                 "body" if l.body.is_none() => l.body = Some(el),
@@ -160,12 +249,18 @@ impl Metas {
 
 fn title(l: &Landmarks<'_>) -> Option<String> {
     let h1 = l.h1.map(dom::text_of).filter(|t| t.chars().count() >= 4);
-    h1.or_else(|| l.metas.og_title.clone())
+    h1.or_else(|| l.json_ld.headline.clone())
+        .or_else(|| l.metas.og_title.clone())
         .or_else(|| {
             l.title.map(|t| {
                 let t = dom::text_of(t);
-                // "文章标题_站点名" / "文章标题 - 站点名"
-                t.split(['_', '|']).next().unwrap_or(&t).split(" - ").next().unwrap_or(&t).trim().to_string()
+                // "文章标题_站点名" / "文章标题 - 站点名" / "文章标题-站点名"
+                let t = t.split(['_', '|']).next().unwrap_or(&t).split(" - ").next().unwrap_or(&t);
+                let t = match t.rsplit_once(['-', '—', '–']) {
+                    Some((head, site)) if site.chars().count() <= 12 && head.chars().count() >= 4 => head,
+                    _ => t,
+                };
+                t.trim().to_string()
             })
         })
         .filter(|t| !t.is_empty())
@@ -309,4 +404,47 @@ fn collect(el: ElementRef<'_>, stats: &mut FxHashMap<NodeId, Stats>) -> (usize, 
     }
     stats.insert(el.id(), Stats { chars, link_chars });
     (chars, link_chars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn extract(html: &str) -> Record {
+        Generic.extract(&Page { url: "http://127.0.0.1/a.html", html, charset: None })
+    }
+
+    const PROSE: &str = "<p>今年以来，全市上下坚持稳中求进工作总基调，经济运行总体平稳、稳中有进，高质量发展取得新成效。</p>\
+        <p>会议强调，要坚定不移深化改革创新，加快打造高质量发展动力源，努力彰显高质量发展好成色。</p>";
+
+    #[test]
+    fn byline_under_the_title_gives_date_author_and_source() {
+        let html = format!(
+            "<html><head><title>标题_某某网</title><meta name=\"author\" content=\"某某网\"></head><body>\
+             <div class=nav><a href=/>首页</a> <a href=/n>新闻</a></div>\
+             <h1>全市经济运行总体平稳</h1><div class=info>2021-11-03 10:32 来源：新华日报 作者：张三 李四 浏览：100</div>\
+             <div class=content>{PROSE}<p>（记者 王五）</p></div><div class=footer>于2019年1月1日建站</div></body></html>"
+        );
+        let r = extract(&html);
+        assert_eq!(r.title.as_deref(), Some("全市经济运行总体平稳"));
+        assert_eq!(r.published_at.as_deref(), Some("2021-11-03T10:32"));
+        assert_eq!(r.author.as_deref(), Some("张三 李四"), "the labelled byline beats the credit and the meta tag");
+        assert_eq!(r.meta.get("source").and_then(|v| v.as_str()), Some("新华日报"));
+        assert_eq!(r.paragraphs.len(), 3);
+    }
+
+    #[test]
+    fn json_ld_and_trailing_credit() {
+        let ld = r#"<script type="application/ld+json">{"@type":"NewsArticle","datePublished":"2022-02-13T23:37:00+08:00","author":{"@type":"Person","name":"张倩"}}</script>"#;
+        let r = extract(&format!("<html><head>{ld}</head><body><h1>著名导演去世</h1><div>{PROSE}</div></body></html>"));
+        assert_eq!(r.published_at.as_deref(), Some("2022-02-13T23:37:00"));
+        assert_eq!(r.author.as_deref(), Some("张倩"));
+        // No JSON-LD, no label: the credit after the last sentence names the reporter, and a
+        // site-name meta author does not override it.
+        let r = extract(&format!(
+            "<html><head><meta name=author content=\"大汉网络\"></head><body><h1>著名导演去世</h1><div>{PROSE}<p>到头来，一位自甘穷酸的外科医生。（袁源）</p></div></body></html>"
+        ));
+        assert_eq!(r.author.as_deref(), Some("袁源"));
+        assert_eq!(r.published_at, None, "no date stated anywhere");
+    }
 }

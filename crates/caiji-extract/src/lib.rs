@@ -6,6 +6,7 @@
 //! - [`sites`]: one module per source site; [`generic`]: the fallback for everything else.
 //! - [`registry`]: name → extractor, and [`extract_bytes`], the one entry point callers use.
 
+pub mod byline;
 pub mod charset;
 pub mod clean;
 pub mod dom;

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Scores the generic extractor's published date and author on the CWCED pages against the
+# benchmark's metadata gold (accuracy, recall, precision). `-v` lists the misses.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+caiji=${CAIJI:-target/release/caiji}
+bench=${BENCH:-../shared/bench/cwced-zh}
+out=target/eval-generic-meta
+rm -rf "$out" && mkdir -p "$out"
+"$caiji" parse --site generic --format json --out "$out" "$bench/html"
+for f in "$out"/*.html.json; do mv "$f" "${f%.html.json}.json"; done
+python3 bench/score_meta.py "$bench/meta" "$out" "$@"

@@ -20,7 +20,7 @@ else
   url=$(target/release/caiji-bench gen-archive target/bench-pg bench_rerun "$n" fixtures/sites)
   echo "initial extraction (untimed; search indexes rebuilt in bulk after it)..."
   psql -q "$url" -c "DROP INDEX texts_words_idx; DROP INDEX texts_text_trgm_idx;"
-  DATABASE_URL="$url" target/release/caiji extract --rerun 2>/dev/null | head -1
+  DATABASE_URL="$url" target/release/caiji extract --rerun 2>/dev/null
   psql -q "$url" -c "SET maintenance_work_mem = '512MB'; CREATE INDEX texts_words_idx ON texts USING gin (words)" \
     -c "SET maintenance_work_mem = '512MB'; CREATE INDEX texts_text_trgm_idx ON texts USING gin (text gin_trgm_ops)" -c "VACUUM ANALYZE"
 fi

@@ -127,8 +127,14 @@ pub async fn rerun(
     let started = Instant::now();
     let mut summary = RerunSummary { run_id, resumed_run, ..Default::default() };
 
-    let total = count_candidates(archive, &names, opts.since).await?;
-    let bar = (opts.progress && std::io::stderr().is_terminal()).then(|| {
+    // The count only sizes the progress bar: without a terminal (cron) it is not worth a scan
+    // of the whole archive before the first extraction.
+    let bar = if opts.progress && std::io::stderr().is_terminal() {
+        Some(count_candidates(archive, &names, opts.since).await?)
+    } else {
+        None
+    };
+    let bar = bar.map(|total| {
         let bar = ProgressBar::new(total);
         bar.set_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} captures {per_sec} eta {eta}")

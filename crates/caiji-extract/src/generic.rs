@@ -128,7 +128,7 @@ fn read_byline(body: ElementRef<'_>, title: Option<&str>, article: &[(String, us
         .iter()
         .enumerate()
         .filter(|(i, (l, _))| *i < 3 || *i + 4 >= n || l.chars().count() <= 25)
-        .map(|(_, (l, _))| l.as_str());
+        .flat_map(|(_, (l, _))| paragraph_edges(l));
     let under = Byline::scan(under_title.iter().copied());
     let above = Byline::scan(above_article.iter().rev().map(|l| l.as_str()));
     // A date under the title, even unlabelled, beats a labelled one further away.
@@ -138,6 +138,17 @@ fn read_byline(body: ElementRef<'_>, title: Option<&str>, article: &[(String, us
         date_under_title,
         credit: article.iter().rev().take(3).find_map(|(l, _)| byline::trailing_credit(l)),
     }
+}
+
+/// Where a byline can sit in a paragraph: all of a short one, the start and the end of a long
+/// one (`据新华社拉萨电（记者 格桑边觉）…`, `…发展。（记者 胡晓蓉）`).
+fn paragraph_edges(line: &str) -> impl Iterator<Item = &str> {
+    const EDGE: usize = 60;
+    let (head, tail) = match (line.char_indices().nth(EDGE), line.char_indices().nth_back(EDGE - 1)) {
+        (Some((h, _)), Some((t, _))) if h < t => (&line[..h], &line[t..]),
+        _ => (line, ""),
+    };
+    [head, tail].into_iter().filter(|s| !s.is_empty())
 }
 
 /// A sentence of running text (two clause marks and some length), where bylines have ended.

@@ -317,14 +317,16 @@ impl Archive {
             }
             new_sha.push(text_sha[i].clone());
             new_text.push(e.text());
-            new_paragraphs.push(serde_json::to_value(e.content.paragraphs()).unwrap_or_default());
+            // Sent as JSON text and cast by Postgres: a `serde_json::Value` tree per paragraph
+            // list would cost an allocation per string on the writer's side.
+            new_paragraphs.push(serde_json::to_string(e.content.paragraphs()).unwrap_or_else(|_| "[]".into()));
             new_words.push(e.search_words.as_str());
         }
         if !new_sha.is_empty() {
             sqlx::query(
                 "INSERT INTO texts (sha256, text, paragraphs, words)
-                 SELECT h, t, p, to_tsvector('simple', w)
-                 FROM unnest($1::bytea[], $2::text[], $3::jsonb[], $4::text[]) AS x(h, t, p, w)
+                 SELECT h, t, p::jsonb, to_tsvector('simple', w)
+                 FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[]) AS x(h, t, p, w)
                  ON CONFLICT (sha256) DO NOTHING",
             )
             .bind(&new_sha)

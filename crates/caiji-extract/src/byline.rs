@@ -47,7 +47,8 @@ impl Byline {
 }
 
 /// The first characters of every label below.
-const LABEL_STARTS: [char; 15] = ['发', '更', '时', '日', '作', '撰', '执', '文', '记', '通', '实', '来', '稿', '出', '编'];
+const LABEL_STARTS: [char; 15] =
+    ['发', '更', '时', '日', '作', '撰', '执', '文', '记', '通', '实', '来', '稿', '出', '编'];
 
 /// Labels a date follows. Longer labels first, so `发布时间` is not read as `时间`.
 const DATE_LABELS: &[&str] =

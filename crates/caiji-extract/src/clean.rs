@@ -30,6 +30,10 @@ pub fn drop_pdf_spaces(s: &str) -> String {
 }
 
 fn drop_spaces(s: &str, between_cjk: bool) -> String {
+    // Most Chinese lines hold no ASCII space at all.
+    if !s.contains(' ') {
+        return s.to_string();
+    }
     let chars: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len());
     let mut i = 0;

@@ -296,11 +296,23 @@ impl Archive {
     /// of `caiji extract --rerun`. A text already in `texts` is not sent again, so re-extracting
     /// unchanged pages writes one small row each.
     pub async fn store_extractions(&self, rows: &[(i64, NewExtraction)]) -> Result<u64, ArchiveError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::store_extractions_on(&mut conn, rows).await
+    }
+
+    /// [`Archive::store_extractions`] on a connection the caller keeps. A connection's buffers
+    /// grow to its largest message (a batch of texts: tens of MB) and never shrink, so a long
+    /// re-extraction writes through one connection rather than through every one in the pool.
+    pub async fn store_extractions_on(
+        conn: &mut sqlx::PgConnection,
+        rows: &[(i64, NewExtraction)],
+    ) -> Result<u64, ArchiveError> {
+        use sqlx::Connection;
         if rows.is_empty() {
             return Ok(0);
         }
         let text_sha: Vec<Vec<u8>> = rows.iter().map(|(_, e)| e.content.sha256().to_vec()).collect();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = conn.begin().await?;
         // A batch lost to a server crash is redone by the resuming run: no need to wait for
         // the disk on each commit.
         sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;

@@ -237,6 +237,8 @@ async fn rerun_site(
                  WHERE c.site = $1 AND c.id > $3 AND {CANDIDATE}
                  ORDER BY c.id LIMIT $9"
             );
+            // One connection for the whole read (see `Archive::store_extractions_on`).
+            let mut conn = archive.pool().acquire().await?;
             let mut after = 0i64;
             loop {
                 #[allow(clippy::type_complexity)]
@@ -257,7 +259,7 @@ async fn rerun_site(
                     .bind(force)
                     .bind(resumed_run.unwrap_or(-1))
                     .bind(batch)
-                    .fetch_all(archive.pool())
+                    .fetch_all(&mut *conn)
                     .await?;
                 let Some(last) = rows.last() else { break };
                 after = last.0;
@@ -300,9 +302,17 @@ async fn rerun_site(
         })
     };
 
-    // Stage 3: write each batch in one statement.
+    // Stage 3: write each batch in one statement, all on one connection.
     let mut write_error = None;
+    let mut conn = match archive.pool().acquire().await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            write_error = Some(caiji_archive::ArchiveError::from(e));
+            None
+        }
+    };
     while let Some(outcomes) = done_rx.recv().await {
+        let Some(conn) = conn.as_mut() else { break };
         let mut rows = Vec::with_capacity(outcomes.len());
         for o in outcomes {
             summary.examined += 1;
@@ -322,7 +332,7 @@ async fn rerun_site(
         if let Some(bar) = bar {
             bar.inc(rows.len() as u64);
         }
-        match archive.store_extractions(&rows).await {
+        match Archive::store_extractions_on(conn, &rows).await {
             Ok(n) => summary.extracted += n,
             Err(e) => {
                 write_error = Some(e);
@@ -331,6 +341,7 @@ async fn rerun_site(
         }
     }
     drop(done_rx);
+    drop(conn);
     let _ = extract_stage.await;
     let read_result = reader.await.map_err(|e| CrawlError::Config(format!("reader task: {e}")))?;
     if let Some(e) = write_error {

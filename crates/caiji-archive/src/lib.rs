@@ -13,7 +13,7 @@ pub mod testing;
 
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -48,7 +48,11 @@ impl Archive {
     /// Connects and applies pending migrations (idempotent; sqlx serialises concurrent
     /// migrators with an advisory lock).
     pub async fn connect(url: &str) -> Result<Self, ArchiveError> {
-        let options = PgConnectOptions::from_str(url)?.application_name("caiji");
+        // Batched writes of a few hundred texts take seconds by design (search indexes): sqlx's
+        // default warning for statements over one second would flood cron logs.
+        let options = PgConnectOptions::from_str(url)?
+            .application_name("caiji")
+            .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(30));
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))

@@ -43,7 +43,7 @@ impl Default for RerunOptions {
             extractor: None,
             since: None,
             force: false,
-            batch_size: 512,
+            batch_size: 128,
             progress: false,
             arguments: serde_json::Value::Null,
         }
@@ -237,8 +237,10 @@ async fn rerun_site(
                  WHERE c.site = $1 AND c.id > $3 AND {CANDIDATE}
                  ORDER BY c.id LIMIT $9"
             );
-            // One connection for the whole read (see `Archive::store_extractions_on`).
+            // One connection for the whole read, closed at the end rather than returned to the
+            // pool with its grown buffers (see `Archive::store_extractions_on`).
             let mut conn = archive.pool().acquire().await?;
+            conn.close_on_drop();
             let mut after = 0i64;
             loop {
                 #[allow(clippy::type_complexity)]
@@ -305,7 +307,10 @@ async fn rerun_site(
     // Stage 3: write each batch in one statement, all on one connection.
     let mut write_error = None;
     let mut conn = match archive.pool().acquire().await {
-        Ok(c) => Some(c),
+        Ok(mut c) => {
+            c.close_on_drop();
+            Some(c)
+        }
         Err(e) => {
             write_error = Some(caiji_archive::ArchiveError::from(e));
             None

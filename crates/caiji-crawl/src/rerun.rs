@@ -191,13 +191,15 @@ async fn count_candidates(
     Ok(n.max(0) as u64)
 }
 
-/// Captures worth extracting: fetched fine, an article to the frontier or extracted before.
+/// Captures worth extracting: extracted before, or an article to the frontier.
 /// `$2` is the optional `--since`. The `LIMIT 1` subqueries keep both checks per-row index
-/// lookups: as `EXISTS` under `OR`, Postgres hashes the whole frontier for every batch.
+/// lookups: as `EXISTS` under `OR`, Postgres hashes the whole frontier for every batch. The
+/// integer lookup comes first: Postgres evaluates `OR` arms in order, and on a re-extraction
+/// almost every capture passes it, sparing the text-keyed frontier lookup.
 const CANDIDATE: &str = "c.outcome = 'ok' AND c.body_sha256 IS NOT NULL
     AND ($2::timestamptz IS NULL OR c.fetched_at >= $2)
-    AND ((SELECT true FROM frontier f WHERE f.canonical_url = c.canonical_url AND f.kind = 'article' LIMIT 1)
-         OR (SELECT true FROM extraction_records x WHERE x.capture_id = c.id LIMIT 1))";
+    AND ((SELECT true FROM extraction_records x WHERE x.capture_id = c.id LIMIT 1)
+         OR (SELECT true FROM frontier f WHERE f.canonical_url = c.canonical_url AND f.kind = 'article' LIMIT 1))";
 
 #[allow(clippy::too_many_arguments)]
 async fn rerun_site(

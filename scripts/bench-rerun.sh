@@ -10,12 +10,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-100000}
 cargo build -q --release -p caiji -p caiji-bench
+# Only the initial extraction stays ($1: FULL to also compact the table).
+reset() {
+  psql -q "$url" -c "DELETE FROM extraction_records WHERE crawl_run_id > (SELECT min(crawl_run_id) FROM extraction_records)" \
+    -c "VACUUM ${1:-} ANALYZE extraction_records" -c "CHECKPOINT"
+}
 if [ -n "${REUSE:-}" ]; then
   # Time again on the archive the last run generated (must hold $n captures).
   url=$(target/release/caiji-bench archive-url target/bench-pg bench_rerun)
   # Back to the state the timed run expects: one extraction per capture (the initial one).
-  psql -q "$url" -c "DELETE FROM extraction_records WHERE crawl_run_id > (SELECT min(crawl_run_id) FROM extraction_records)" \
-    -c "VACUUM FULL ANALYZE extraction_records" -c "CHECKPOINT"
+  reset FULL
 else
   echo "generating $n captures..."
   url=$(target/release/caiji-bench gen-archive target/bench-pg bench_rerun "$n" fixtures/sites)
@@ -29,10 +33,6 @@ fi
 # of the rounds': on a noisy machine one limit measured minutes apart from its run can be off by
 # a third. Between rounds the archive goes back to one extraction per capture (untimed).
 rounds=${ROUNDS:-3}
-reset() {
-  psql -q "$url" -c "DELETE FROM extraction_records WHERE crawl_run_id > (SELECT min(crawl_run_id) FROM extraction_records)" \
-    -c "VACUUM ANALYZE extraction_records" -c "CHECKPOINT"
-}
 results=()
 for round in $(seq 1 "$rounds"); do
   if [ "$round" -gt 1 ]; then reset; fi

@@ -294,16 +294,10 @@ async fn insert_extraction(
 impl Archive {
     /// Inserts many extractions at once (arrays unnested server-side): the batched write path
     /// of `caiji extract --rerun`. A text already in `texts` is not sent again, so re-extracting
-    /// unchanged pages writes one small row each.
-    pub async fn store_extractions(&self, rows: &[(i64, NewExtraction)]) -> Result<u64, ArchiveError> {
-        let mut conn = self.pool.acquire().await?;
-        Self::store_extractions_on(&mut conn, rows).await
-    }
-
-    /// [`Archive::store_extractions`] on a connection the caller keeps. A connection's buffers
-    /// grow to its largest message (a batch of texts: tens of MB) and never shrink, so a long
-    /// re-extraction writes through one connection rather than through every one in the pool.
-    pub async fn store_extractions_on(
+    /// unchanged pages writes one small row each. Takes a connection the caller keeps: a
+    /// connection's buffers grow to its largest message (a batch of texts: tens of MB) and never
+    /// shrink, so a long re-extraction writes through one connection, not every one in the pool.
+    pub async fn store_extractions(
         conn: &mut sqlx::PgConnection,
         rows: &[(i64, NewExtraction)],
     ) -> Result<u64, ArchiveError> {

@@ -213,6 +213,10 @@ async fn rerun_site(
     bar: Option<&ProgressBar>,
 ) -> Result<(), CrawlError> {
     let config_hash = site.config_hash_for(extractor.name());
+    // The writer's one connection, closed at the end rather than returned to the pool with its
+    // grown buffers (see `Archive::store_extractions`).
+    let mut write_conn = archive.pool().acquire().await.map_err(caiji_archive::ArchiveError::from)?;
+    write_conn.close_on_drop();
     let (batch_tx, mut batch_rx) = mpsc::channel::<Vec<Row>>(2);
     let (done_tx, mut done_rx) = mpsc::channel::<Vec<Outcome>>(2);
 
@@ -239,8 +243,7 @@ async fn rerun_site(
                  WHERE c.site = $1 AND c.id > $3 AND {CANDIDATE}
                  ORDER BY c.id LIMIT $9"
             );
-            // One connection for the whole read, closed at the end rather than returned to the
-            // pool with its grown buffers (see `Archive::store_extractions_on`).
+            // One connection for the whole read, closed at the end, as the writer's.
             let mut conn = archive.pool().acquire().await?;
             conn.close_on_drop();
             let mut after = 0i64;
@@ -308,18 +311,7 @@ async fn rerun_site(
 
     // Stage 3: write each batch in one statement, all on one connection.
     let mut write_error = None;
-    let mut conn = match archive.pool().acquire().await {
-        Ok(mut c) => {
-            c.close_on_drop();
-            Some(c)
-        }
-        Err(e) => {
-            write_error = Some(caiji_archive::ArchiveError::from(e));
-            None
-        }
-    };
     while let Some(outcomes) = done_rx.recv().await {
-        let Some(conn) = conn.as_mut() else { break };
         let mut rows = Vec::with_capacity(outcomes.len());
         for o in outcomes {
             summary.examined += 1;
@@ -339,7 +331,7 @@ async fn rerun_site(
         if let Some(bar) = bar {
             bar.inc(rows.len() as u64);
         }
-        match Archive::store_extractions_on(conn, &rows).await {
+        match Archive::store_extractions(&mut write_conn, &rows).await {
             Ok(n) => summary.extracted += n,
             Err(e) => {
                 write_error = Some(e);
@@ -348,7 +340,7 @@ async fn rerun_site(
         }
     }
     drop(done_rx);
-    drop(conn);
+    drop(write_conn);
     let _ = extract_stage.await;
     let read_result = reader.await.map_err(|e| CrawlError::Config(format!("reader task: {e}")))?;
     if let Some(e) = write_error {

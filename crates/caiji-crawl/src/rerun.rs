@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::crawl::to_new_extraction_without_words;
-use crate::{Config, CrawlError, SiteConfig, run_info};
+use crate::{Config, CrawlError, run_info};
 
 #[derive(Debug, Clone)]
 pub struct RerunOptions {
@@ -143,20 +143,21 @@ pub async fn rerun(
         bar
     });
 
-    let mut result = Ok(());
-    for site in &sites {
-        let extractor = match &opts.extractor {
-            Some(name) => registry.get(name),
-            None => registry.get(&site.file.extractor),
-        };
-        let Some(extractor) = extractor else { continue };
-        if let Err(e) =
-            rerun_site(archive, site, extractor, run_id, resumed_run, opts, &mut summary, bar.as_ref()).await
-        {
-            result = Err(e);
-            break;
-        }
-    }
+    let plans: Vec<SitePlan> = sites
+        .iter()
+        .filter_map(|site| {
+            let extractor = match &opts.extractor {
+                Some(name) => registry.get(name),
+                None => registry.get(&site.file.extractor),
+            }?;
+            Some(SitePlan {
+                site: site.name().to_string(),
+                extractor,
+                config_hash: site.config_hash_for(extractor.name()),
+            })
+        })
+        .collect();
+    let result = run_pipeline(archive, plans, run_id, resumed_run, opts, &mut summary, bar.as_ref()).await;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -201,33 +202,62 @@ const CANDIDATE: &str = "c.outcome = 'ok' AND c.body_sha256 IS NOT NULL
     AND ((SELECT true FROM extraction_records x WHERE x.capture_id = c.id LIMIT 1)
          OR (SELECT true FROM frontier f WHERE f.canonical_url = c.canonical_url AND f.kind = 'article' LIMIT 1))";
 
-#[allow(clippy::too_many_arguments)]
-async fn rerun_site(
-    archive: &Archive,
-    site: &SiteConfig,
+/// One site's share of a re-extraction: which extractor runs on its captures, under which
+/// configuration hash.
+struct SitePlan {
+    site: String,
     extractor: &'static dyn Extractor,
+    config_hash: String,
+}
+
+/// A batch of captures from one site (`plan` indexes the plans).
+struct Batch<T> {
+    plan: usize,
+    rows: Vec<T>,
+}
+
+/// The three stages over every site in turn: one pipeline and one reader and one writer
+/// connection for the whole run, so the cores stay busy from the first site to the last
+/// (a pipeline per site drained and refilled at every site boundary).
+async fn run_pipeline(
+    archive: &Archive,
+    plans: Vec<SitePlan>,
     run_id: i64,
     resumed_run: Option<i64>,
     opts: &RerunOptions,
     summary: &mut RerunSummary,
     bar: Option<&ProgressBar>,
 ) -> Result<(), CrawlError> {
-    let config_hash = site.config_hash_for(extractor.name());
+    let plans = std::sync::Arc::new(plans);
     // The writer's one connection, closed at the end rather than returned to the pool with its
     // grown buffers (see `Archive::store_extractions`).
     let mut write_conn = archive.pool().acquire().await.map_err(caiji_archive::ArchiveError::from)?;
     write_conn.close_on_drop();
-    let (batch_tx, mut batch_rx) = mpsc::channel::<Vec<Row>>(2);
+    let (batch_tx, mut batch_rx) = mpsc::channel::<Batch<Row>>(2);
     let (done_tx, mut done_rx) = mpsc::channel::<Vec<Outcome>>(2);
 
     // Stage 1: read batches of captures by id.
     let reader = {
-        let archive = archive.clone();
-        let site_name = site.name().to_string();
+        let (archive, plans) = (archive.clone(), plans.clone());
         let (since, force, batch) = (opts.since, opts.force, opts.batch_size.max(1) as i64);
-        let (name, version, hash) =
-            (extractor.name().to_string(), extractor.version().to_string(), config_hash.clone());
         tokio::spawn(async move {
+            // Whether a capture is skipped: with --force only when the interrupted run being
+            // continued already wrote it; otherwise when this extractor, version and
+            // configuration already did. Scalar `LIMIT 1` subqueries, never `EXISTS`: Postgres
+            // may turn an `EXISTS` into a hashed subplan that scans `extraction_records`
+            // whole for every batch, which grows with the archive.
+            let skip = match (force, resumed_run) {
+                (true, None) => "false",
+                (true, Some(_)) => {
+                    "coalesce((SELECT true FROM extraction_records e
+                         WHERE e.capture_id = c.id AND e.crawl_run_id = $7 LIMIT 1), false)"
+                }
+                (false, _) => {
+                    "coalesce((SELECT true FROM extraction_records e WHERE e.capture_id = c.id AND e.extractor = $4
+                         AND (e.extractor_version = $5 OR e.extractor_version LIKE $5 || '+%') AND e.config_hash = $6
+                         LIMIT 1), false)"
+                }
+            };
             let sql = format!(
                 "SELECT c.id, c.canonical_url, c.content_type,
                         CASE WHEN skip.yes THEN NULL ELSE b.content END, prev.id, prev.sha
@@ -235,53 +265,51 @@ async fn rerun_site(
                  JOIN bodies b ON b.sha256 = c.body_sha256
                  LEFT JOIN LATERAL (SELECT e.id, e.text_sha256 AS sha FROM extraction_records e
                       WHERE e.capture_id = c.id AND e.extractor = $4 ORDER BY e.id DESC LIMIT 1) prev ON true
-                 CROSS JOIN LATERAL (SELECT CASE
-                     WHEN $7 THEN EXISTS (SELECT 1 FROM extraction_records e WHERE e.capture_id = c.id AND e.crawl_run_id = $8)
-                     ELSE EXISTS (SELECT 1 FROM extraction_records e WHERE e.capture_id = c.id AND e.extractor = $4
-                          AND (e.extractor_version = $5 OR e.extractor_version LIKE $5 || '+%') AND e.config_hash = $6)
-                     END AS yes) skip
+                 CROSS JOIN LATERAL (SELECT {skip} AS yes) skip
                  WHERE c.site = $1 AND c.id > $3 AND {CANDIDATE}
-                 ORDER BY c.id LIMIT $9"
+                 ORDER BY c.id LIMIT $8"
             );
             // One connection for the whole read, closed at the end, as the writer's.
             let mut conn = archive.pool().acquire().await?;
             conn.close_on_drop();
-            let mut after = 0i64;
-            loop {
-                #[allow(clippy::type_complexity)]
-                let rows: Vec<(
-                    i64,
-                    String,
-                    Option<String>,
-                    Option<Vec<u8>>,
-                    Option<i64>,
-                    Option<Vec<u8>>,
-                )> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())) // constants only
-                    .bind(&site_name)
-                    .bind(since)
-                    .bind(after)
-                    .bind(&name)
-                    .bind(&version)
-                    .bind(&hash)
-                    .bind(force)
-                    .bind(resumed_run.unwrap_or(-1))
-                    .bind(batch)
-                    .fetch_all(&mut *conn)
-                    .await?;
-                let Some(last) = rows.last() else { break };
-                after = last.0;
-                let batch: Vec<Row> = rows
-                    .into_iter()
-                    .map(|(capture_id, url, content_type, body, prev_id, prev_sha)| Row {
-                        capture_id,
-                        url,
-                        content_type,
-                        body,
-                        previous: prev_id.zip(prev_sha),
-                    })
-                    .collect();
-                if batch_tx.send(batch).await.is_err() {
-                    break;
+            for (plan_index, plan) in plans.iter().enumerate() {
+                let (name, version) = (plan.extractor.name(), plan.extractor.version());
+                let mut after = 0i64;
+                loop {
+                    #[allow(clippy::type_complexity)]
+                    let rows: Vec<(
+                        i64,
+                        String,
+                        Option<String>,
+                        Option<Vec<u8>>,
+                        Option<i64>,
+                        Option<Vec<u8>>,
+                    )> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())) // constants only
+                        .bind(&plan.site)
+                        .bind(since)
+                        .bind(after)
+                        .bind(name)
+                        .bind(version)
+                        .bind(&plan.config_hash)
+                        .bind(resumed_run.unwrap_or(-1))
+                        .bind(batch)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    let Some(last) = rows.last() else { break };
+                    after = last.0;
+                    let rows: Vec<Row> = rows
+                        .into_iter()
+                        .map(|(capture_id, url, content_type, body, prev_id, prev_sha)| Row {
+                            capture_id,
+                            url,
+                            content_type,
+                            body,
+                            previous: prev_id.zip(prev_sha),
+                        })
+                        .collect();
+                    if batch_tx.send(Batch { plan: plan_index, rows }).await.is_err() {
+                        return Ok(());
+                    }
                 }
             }
             Ok::<(), caiji_archive::ArchiveError>(())
@@ -290,14 +318,16 @@ async fn rerun_site(
 
     // Stage 2: extract each batch on all cores.
     let extract_stage = {
-        let config_hash = config_hash.clone();
+        let plans = plans.clone();
         tokio::spawn(async move {
             while let Some(batch) = batch_rx.recv().await {
-                let config_hash = config_hash.clone();
+                let plans = plans.clone();
                 let outcomes = tokio::task::spawn_blocking(move || {
+                    let plan = &plans[batch.plan];
                     batch
+                        .rows
                         .into_par_iter()
-                        .map(|row| extract_row(row, extractor, &config_hash, run_id))
+                        .map(|row| extract_row(row, plan.extractor, &plan.config_hash, run_id))
                         .collect::<Vec<_>>()
                 })
                 .await;

@@ -182,7 +182,8 @@ async fn count_candidates(
 ) -> Result<u64, CrawlError> {
     let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         // Built from constants only.
-        "SELECT count(*) FROM captures c WHERE c.site = ANY($1) AND {CANDIDATE}"
+        "SELECT count(*) FROM captures c WHERE c.site = ANY($1) AND {}",
+        candidate()
     )))
     .bind(sites)
     .bind(since)
@@ -199,8 +200,13 @@ async fn count_candidates(
 /// almost every capture passes it, sparing the text-keyed frontier lookup.
 const CANDIDATE: &str = "c.outcome = 'ok' AND c.body_sha256 IS NOT NULL
     AND ($2::timestamptz IS NULL OR c.fetched_at >= $2)
-    AND ((SELECT true FROM extraction_records x WHERE x.capture_id = c.id LIMIT 1)
+    AND ({EXTRACTED_BEFORE} (SELECT true FROM extraction_records x WHERE x.capture_id = c.id LIMIT 1)
          OR (SELECT true FROM frontier f WHERE f.canonical_url = c.canonical_url AND f.kind = 'article' LIMIT 1))";
+
+/// [`CANDIDATE`] on its own (counting).
+fn candidate() -> String {
+    CANDIDATE.replace("{EXTRACTED_BEFORE}", "")
+}
 
 /// One site's share of a re-extraction: which extractor runs on its captures, under which
 /// configuration hash.
@@ -266,8 +272,10 @@ async fn run_pipeline(
                  LEFT JOIN LATERAL (SELECT e.id, e.text_sha256 AS sha FROM extraction_records e
                       WHERE e.capture_id = c.id AND e.extractor = $4 ORDER BY e.id DESC LIMIT 1) prev ON true
                  CROSS JOIN LATERAL (SELECT {skip} AS yes) skip
-                 WHERE c.site = $1 AND c.id > $3 AND {CANDIDATE}
-                 ORDER BY c.id LIMIT $8"
+                 WHERE c.site = $1 AND c.id > $3 AND {candidate}
+                 ORDER BY c.id LIMIT $8",
+                // A previous extraction by this extractor (already looked up) settles it first.
+                candidate = CANDIDATE.replace("{EXTRACTED_BEFORE}", "prev.id IS NOT NULL OR")
             );
             // One connection for the whole read, closed at the end, as the writer's.
             let mut conn = archive.pool().acquire().await?;

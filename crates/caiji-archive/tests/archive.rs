@@ -135,3 +135,83 @@ async fn upgrading_from_schema_2_keeps_every_extraction() {
     .unwrap();
     assert_eq!((texts, hits), (2, 1));
 }
+
+fn extraction(run: Option<i64>, paragraphs: &[&str]) -> caiji_archive::NewExtraction {
+    caiji_archive::NewExtraction {
+        extractor: "test".into(),
+        extractor_version: "1.0.0".into(),
+        config_hash: "c".into(),
+        crawl_run_id: run,
+        caiji_version: "0".into(),
+        git_commit: None,
+        title: Some("标题".into()),
+        published_at: None,
+        published_ts: None,
+        author: None,
+        content: caiji_archive::ExtractedText::new(paragraphs.iter().map(|p| p.to_string()).collect()),
+        metadata: serde_json::json!({}),
+        flags: vec![],
+        search_words: "正文".into(),
+    }
+}
+
+/// Extraction rows' references are checked per statement (not by row-level foreign keys), so
+/// what they refer to must not go away: texts and runs refuse deletion, references never change.
+#[tokio::test]
+async fn extraction_references_are_checked_and_their_targets_kept() {
+    let db = TestDb::new().await.expect("test database");
+    let pool = db.archive.pool();
+    let capture_id = db.archive.store_capture(&capture("http://x.test/a", b"<p>x</p>"), None, None).await.unwrap();
+    let run: i64 = sqlx::query_scalar(
+        "INSERT INTO crawl_runs (command, arguments, sites, caiji_version) VALUES ('extract', '{}', '{}', '0') RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    // Valid rows go in, one at a time and in a batch.
+    db.archive.store_extraction(capture_id, &extraction(Some(run), &["第一段"])).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let rows = vec![(capture_id, extraction(Some(run), &["第二段"])), (capture_id, extraction(None, &["第一段"]))];
+    assert_eq!(caiji_archive::Archive::store_extractions(&mut conn, &rows).await.unwrap(), 2);
+
+    // A missing capture, run or text is refused with the foreign-key error code, naming it;
+    // one bad row fails the whole batch.
+    let text_sha = hex::encode(caiji_archive::sha256("第一段".as_bytes()));
+    let missing_text = "00".repeat(32);
+    for (what, sql) in [
+        ("capture 999999", format!("'\\x{text_sha}'::bytea, 999999, {run}")),
+        ("crawl run 999999", format!("'\\x{text_sha}'::bytea, {capture_id}, 999999")),
+        ("text 0000", format!("'\\x{missing_text}'::bytea, {capture_id}, {run}")),
+    ] {
+        let insert = format!(
+            "INSERT INTO extraction_records (text_sha256, capture_id, crawl_run_id, extractor, extractor_version,
+                 config_hash, caiji_version)
+             SELECT t, c, r, 'test', '1.0.0', 'c', '0'
+             FROM (VALUES ('\\x{text_sha}'::bytea, {capture_id}::bigint, {run}::bigint), ({sql})) v(t, c, r)"
+        );
+        let err = sqlx::raw_sql(sqlx::AssertSqlSafe(insert)).execute(pool).await.expect_err(what);
+        let code = err.as_database_error().and_then(|e| e.code()).map(|c| c.to_string());
+        assert_eq!(code.as_deref(), Some("23503"), "{what}: {err}");
+        assert!(err.to_string().contains(what), "{what}: {err}");
+    }
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM extraction_records").fetch_one(pool).await.unwrap();
+    assert_eq!(n, 3);
+
+    for sql in [
+        "DELETE FROM texts",
+        "UPDATE texts SET text = 'x'",
+        "TRUNCATE texts CASCADE",
+        "DELETE FROM crawl_runs",
+        "TRUNCATE crawl_runs CASCADE",
+        "UPDATE extraction_records SET capture_id = capture_id + 1",
+        "UPDATE extraction_records SET text_sha256 = sha256('x')",
+    ] {
+        let err = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect_err(sql);
+        assert!(err.to_string().contains("forbidden"), "{sql}: {err}");
+    }
+    // What is derived or descriptive may still change: a text's search words, a run's outcome.
+    sqlx::raw_sql("UPDATE texts SET words = to_tsvector('simple', '正文 第一')").execute(pool).await.unwrap();
+    sqlx::raw_sql("UPDATE crawl_runs SET outcome = 'done'").execute(pool).await.unwrap();
+    let texts: i64 = sqlx::query_scalar("SELECT count(*) FROM texts").fetch_one(pool).await.unwrap();
+    assert_eq!(texts, 2);
+}

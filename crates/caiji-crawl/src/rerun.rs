@@ -239,6 +239,11 @@ async fn run_pipeline(
     // grown buffers (see `Archive::store_extractions`).
     let mut write_conn = archive.pool().acquire().await.map_err(caiji_archive::ArchiveError::from)?;
     write_conn.close_on_drop();
+    // As for the reader below: the batched inserts' plans do not depend on the values.
+    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
+        .execute(&mut *write_conn)
+        .await
+        .map_err(caiji_archive::ArchiveError::from)?;
     let (batch_tx, mut batch_rx) = mpsc::channel::<Batch<Row>>(2);
     let (done_tx, mut done_rx) = mpsc::channel::<Vec<Outcome>>(2);
 
@@ -280,6 +285,10 @@ async fn run_pipeline(
             // One connection for the whole read, closed at the end, as the writer's.
             let mut conn = archive.pool().acquire().await?;
             conn.close_on_drop();
+            // Postgres re-plans a prepared statement for each execution while it judges the
+            // generic plan dearer; here both are the same plan (index lookups per capture) and
+            // re-planning cost about a millisecond per batch.
+            sqlx::raw_sql("SET plan_cache_mode = force_generic_plan").execute(&mut *conn).await?;
             for (plan_index, plan) in plans.iter().enumerate() {
                 let (name, version) = (plan.extractor.name(), plan.extractor.version());
                 let mut after = 0i64;

@@ -6,6 +6,14 @@ use std::os::unix::fs::PermissionsExt;
 use caiji_archive::testing::TestDb;
 use caiji_archive::{CaptureOutcome, ClusterStatus, EmbeddedCluster, NewCapture};
 
+/// Each statement fails, with an error mentioning `why`.
+async fn assert_rejected(pool: &sqlx::PgPool, statements: &[&'static str], why: &str) {
+    for &sql in statements {
+        let err = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect_err(sql);
+        assert!(err.to_string().contains(why), "{sql}: {err}");
+    }
+}
+
 fn capture(url: &str, body: &[u8]) -> NewCapture {
     NewCapture {
         crawl_run_id: None,
@@ -40,17 +48,19 @@ async fn stored_bodies_and_captures_cannot_be_changed_or_removed() {
         sqlx::query_as("SELECT count(*), sum(length)::bigint FROM bodies").fetch_one(pool).await.unwrap();
     assert_eq!((n, len), (1, body.len() as i64));
 
-    for sql in [
-        "UPDATE bodies SET content = 'x'",
-        "DELETE FROM bodies",
-        "TRUNCATE bodies CASCADE",
-        "UPDATE captures SET status = 500",
-        "DELETE FROM captures",
-        "TRUNCATE captures CASCADE",
-    ] {
-        let err = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect_err(sql);
-        assert!(err.to_string().contains("immutable"), "{sql}: {err}");
-    }
+    assert_rejected(
+        pool,
+        &[
+            "UPDATE bodies SET content = 'x'",
+            "DELETE FROM bodies",
+            "TRUNCATE bodies CASCADE",
+            "UPDATE captures SET status = 500",
+            "DELETE FROM captures",
+            "TRUNCATE captures CASCADE",
+        ],
+        "immutable",
+    )
+    .await;
     let stored: Vec<u8> = sqlx::query_scalar("SELECT content FROM bodies").fetch_one(pool).await.unwrap();
     assert_eq!(stored, body);
 }
@@ -197,18 +207,20 @@ async fn extraction_references_are_checked_and_their_targets_kept() {
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM extraction_records").fetch_one(pool).await.unwrap();
     assert_eq!(n, 3);
 
-    for sql in [
-        "DELETE FROM texts",
-        "UPDATE texts SET text = 'x'",
-        "TRUNCATE texts CASCADE",
-        "DELETE FROM crawl_runs",
-        "TRUNCATE crawl_runs CASCADE",
-        "UPDATE extraction_records SET capture_id = capture_id + 1",
-        "UPDATE extraction_records SET text_sha256 = sha256('x')",
-    ] {
-        let err = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect_err(sql);
-        assert!(err.to_string().contains("forbidden"), "{sql}: {err}");
-    }
+    assert_rejected(
+        pool,
+        &[
+            "DELETE FROM texts",
+            "UPDATE texts SET text = 'x'",
+            "TRUNCATE texts CASCADE",
+            "DELETE FROM crawl_runs",
+            "TRUNCATE crawl_runs CASCADE",
+            "UPDATE extraction_records SET capture_id = capture_id + 1",
+            "UPDATE extraction_records SET text_sha256 = sha256('x')",
+        ],
+        "forbidden",
+    )
+    .await;
     // What is derived or descriptive may still change: a text's search words, a run's outcome.
     sqlx::raw_sql("UPDATE texts SET words = to_tsvector('simple', '正文 第一')").execute(pool).await.unwrap();
     sqlx::raw_sql("UPDATE crawl_runs SET outcome = 'done'").execute(pool).await.unwrap();

@@ -183,7 +183,7 @@ async fn count_candidates(
     let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         // Built from constants only.
         "SELECT count(*) FROM captures c WHERE c.site = ANY($1) AND {}",
-        candidate()
+        candidate("")
     )))
     .bind(sites)
     .bind(since)
@@ -194,18 +194,27 @@ async fn count_candidates(
 }
 
 /// Captures worth extracting: extracted before, or an article to the frontier.
-/// `$2` is the optional `--since`. The `LIMIT 1` subqueries keep both checks per-row index
+/// `$2` is the optional `--since`; `settled_first` is a condition (ending in `OR`) checked
+/// before the others, or empty. The `LIMIT 1` subqueries keep both checks per-row index
 /// lookups: as `EXISTS` under `OR`, Postgres hashes the whole frontier for every batch. The
-/// integer lookup comes first: Postgres evaluates `OR` arms in order, and on a re-extraction
-/// almost every capture passes it, sparing the text-keyed frontier lookup.
-const CANDIDATE: &str = "c.outcome = 'ok' AND c.body_sha256 IS NOT NULL
+/// integer lookup comes before the text-keyed frontier lookup: Postgres evaluates `OR` arms in
+/// order, and on a re-extraction almost every capture passes it.
+fn candidate(settled_first: &str) -> String {
+    format!(
+        "c.outcome = 'ok' AND c.body_sha256 IS NOT NULL
     AND ($2::timestamptz IS NULL OR c.fetched_at >= $2)
-    AND ({EXTRACTED_BEFORE} (SELECT true FROM extraction_records x WHERE x.capture_id = c.id LIMIT 1)
-         OR (SELECT true FROM frontier f WHERE f.canonical_url = c.canonical_url AND f.kind = 'article' LIMIT 1))";
+    AND ({settled_first} (SELECT true FROM extraction_records x WHERE x.capture_id = c.id LIMIT 1)
+         OR (SELECT true FROM frontier f WHERE f.canonical_url = c.canonical_url AND f.kind = 'article' LIMIT 1))"
+    )
+}
 
-/// [`CANDIDATE`] on its own (counting).
-fn candidate() -> String {
-    CANDIDATE.replace("{EXTRACTED_BEFORE}", "")
+/// Postgres re-plans a prepared statement for each execution while it judges the generic plan
+/// dearer; the re-extraction's statements have the same plan whatever their values (index
+/// lookups per capture, inserts from arrays), and re-planning the reader cost about a
+/// millisecond per batch.
+async fn use_generic_plans(conn: &mut sqlx::PgConnection) -> Result<(), caiji_archive::ArchiveError> {
+    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan").execute(conn).await?;
+    Ok(())
 }
 
 /// One site's share of a re-extraction: which extractor runs on its captures, under which
@@ -217,9 +226,9 @@ struct SitePlan {
 }
 
 /// A batch of captures from one site (`plan` indexes the plans).
-struct Batch<T> {
+struct Batch {
     plan: usize,
-    rows: Vec<T>,
+    rows: Vec<Row>,
 }
 
 /// The three stages over every site in turn: one pipeline and one reader and one writer
@@ -239,12 +248,8 @@ async fn run_pipeline(
     // grown buffers (see `Archive::store_extractions`).
     let mut write_conn = archive.pool().acquire().await.map_err(caiji_archive::ArchiveError::from)?;
     write_conn.close_on_drop();
-    // As for the reader below: the batched inserts' plans do not depend on the values.
-    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
-        .execute(&mut *write_conn)
-        .await
-        .map_err(caiji_archive::ArchiveError::from)?;
-    let (batch_tx, mut batch_rx) = mpsc::channel::<Batch<Row>>(2);
+    use_generic_plans(&mut write_conn).await?;
+    let (batch_tx, mut batch_rx) = mpsc::channel::<Batch>(2);
     let (done_tx, mut done_rx) = mpsc::channel::<Vec<Outcome>>(2);
 
     // Stage 1: read batches of captures by id.
@@ -280,15 +285,12 @@ async fn run_pipeline(
                  WHERE c.site = $1 AND c.id > $3 AND {candidate}
                  ORDER BY c.id LIMIT $8",
                 // A previous extraction by this extractor (already looked up) settles it first.
-                candidate = CANDIDATE.replace("{EXTRACTED_BEFORE}", "prev.id IS NOT NULL OR")
+                candidate = candidate("prev.id IS NOT NULL OR")
             );
             // One connection for the whole read, closed at the end, as the writer's.
             let mut conn = archive.pool().acquire().await?;
             conn.close_on_drop();
-            // Postgres re-plans a prepared statement for each execution while it judges the
-            // generic plan dearer; here both are the same plan (index lookups per capture) and
-            // re-planning cost about a millisecond per batch.
-            sqlx::raw_sql("SET plan_cache_mode = force_generic_plan").execute(&mut *conn).await?;
+            use_generic_plans(&mut conn).await?;
             for (plan_index, plan) in plans.iter().enumerate() {
                 let (name, version) = (plan.extractor.name(), plan.extractor.version());
                 let mut after = 0i64;

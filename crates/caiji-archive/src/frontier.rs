@@ -1,40 +1,7 @@
 //! The crawl frontier: every known URL with its state. Lives in Postgres so a killed crawl
 //! resumes where it stopped, and articles already captured are never fetched again.
 
-use crate::{Archive, ArchiveError};
-
-/// What a URL is to its site; decides whether it is refetched on the next run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UrlKind {
-    /// A start URL from the site config: requeued every run.
-    Start,
-    /// A list/pagination page: requeued when rediscovered in a later run.
-    List,
-    /// A sitemap: requeued every run, like a start URL.
-    Sitemap,
-    /// An article: fetched once; later runs skip it once captured.
-    Article,
-}
-
-impl UrlKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Start => "start",
-            Self::List => "list",
-            Self::Sitemap => "sitemap",
-            Self::Article => "article",
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "start" => Self::Start,
-            "sitemap" => Self::Sitemap,
-            "article" => Self::Article,
-            _ => Self::List,
-        }
-    }
-}
+use crate::{Archive, ArchiveError, FrontierState, UrlKind};
 
 #[derive(Debug, Clone)]
 pub struct NewUrl {
@@ -67,15 +34,16 @@ impl Archive {
     }
 
     /// Adds URLs; known ones are left alone, except that start, sitemap and list pages
-    /// settled in an earlier run are queued again (they change between runs), and failed
-    /// articles get another chance in a new run.
+    /// settled in an earlier run are queued again (they change between runs), and failed or
+    /// disallowed articles get another chance in a new run (robots.txt changes too; a
+    /// still-disallowed URL is checked against the rules again, never requested).
     pub async fn enqueue(&self, run_id: i64, site: &str, urls: &[NewUrl]) -> Result<u64, ArchiveError> {
         if urls.is_empty() {
             return Ok(0);
         }
         let canon: Vec<&str> = urls.iter().map(|u| u.canonical_url.as_str()).collect();
         let raw: Vec<&str> = urls.iter().map(|u| u.url.as_str()).collect();
-        let kind: Vec<&str> = urls.iter().map(|u| u.kind.as_str()).collect();
+        let kind: Vec<UrlKind> = urls.iter().map(|u| u.kind).collect();
         let from: Vec<Option<&str>> = urls.iter().map(|u| u.discovered_from.as_deref()).collect();
         let r = sqlx::query(
             "INSERT INTO frontier (canonical_url, site, url, kind, discovered_from, queued_run_id)
@@ -84,7 +52,7 @@ impl Archive {
                SET state = 'pending', queued_run_id = $1, updated_at = now()
              WHERE frontier.queued_run_id IS DISTINCT FROM $1
                AND frontier.state <> 'in_progress'
-               AND (frontier.kind IN ('start', 'list', 'sitemap') OR frontier.state = 'failed')",
+               AND (frontier.kind IN ('start', 'list', 'sitemap') OR frontier.state IN ('failed', 'disallowed'))",
         )
         .bind(run_id)
         .bind(site)
@@ -97,38 +65,85 @@ impl Archive {
         Ok(r.rows_affected())
     }
 
-    /// Claims the next pending URL of a site (list pages before articles, then discovery order).
-    pub async fn claim_next(&self, run_id: i64, site: &str) -> Result<Option<FrontierItem>, ArchiveError> {
-        let row: Option<(String, String, String, String, i32)> = sqlx::query_as(
+    /// Claims the next pending URL of a site (list pages before articles, then discovery
+    /// order), skipping URLs that start with one of `skip_prefixes` (hosts deferred for this
+    /// run, as `scheme://host[:port]/`). The claim is fenced: the row records `last_run_id`, and
+    /// only that run can settle it ([`Archive::store_capture`], [`Archive::settle`]).
+    pub async fn claim_next(
+        &self,
+        run_id: i64,
+        site: &str,
+        skip_prefixes: &[String],
+    ) -> Result<Option<FrontierItem>, ArchiveError> {
+        let patterns: Vec<String> = skip_prefixes.iter().map(|p| format!("{}%", like_escape(p))).collect();
+        let row: Option<(String, String, String, UrlKind, i32)> = sqlx::query_as(
             "UPDATE frontier SET state = 'in_progress', attempts = attempts + 1, last_run_id = $1, updated_at = now()
              WHERE canonical_url = (
                 SELECT canonical_url FROM frontier
-                WHERE site = $2 AND state = 'pending'
+                WHERE site = $2 AND state = 'pending' AND NOT (canonical_url LIKE ANY($3))
                 ORDER BY (kind = 'article'), seq
                 LIMIT 1 FOR UPDATE SKIP LOCKED)
              RETURNING canonical_url, url, site, kind, attempts",
         )
         .bind(run_id)
         .bind(site)
+        .bind(&patterns)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(canonical_url, url, site, kind, attempts)| FrontierItem {
             canonical_url,
             url,
             site,
-            kind: UrlKind::parse(&kind),
+            kind,
             attempts,
         }))
     }
 
-    /// Settles a URL without a capture (robots disallowed, bad URL).
-    pub async fn mark(&self, canonical_url: &str, state: &str, error: Option<&str>) -> Result<(), ArchiveError> {
-        sqlx::query("UPDATE frontier SET state = $2, last_error = $3, updated_at = now() WHERE canonical_url = $1")
-            .bind(canonical_url)
-            .bind(state)
-            .bind(error)
-            .execute(&self.pool)
-            .await?;
+    /// Settles a URL this run claimed, without a capture (robots disallowed, bad URL).
+    /// Fenced like [`Archive::store_capture`]: [`ArchiveError::ClaimLost`] when the claim is
+    /// no longer this run's.
+    pub async fn settle(
+        &self,
+        run_id: i64,
+        canonical_url: &str,
+        state: FrontierState,
+        error: Option<&str>,
+    ) -> Result<(), ArchiveError> {
+        let r = sqlx::query(
+            "UPDATE frontier SET state = $3, last_error = $4, updated_at = now()
+             WHERE canonical_url = $1 AND state = 'in_progress' AND last_run_id = $2",
+        )
+        .bind(canonical_url)
+        .bind(run_id)
+        .bind(state)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(ArchiveError::ClaimLost(canonical_url.to_string()));
+        }
         Ok(())
     }
+
+    /// Gives a claimed URL back, unattempted (host deferred, run interrupted): `pending`
+    /// again, the claim's attempt not counted, `why` kept as `last_error`. A claim that is no
+    /// longer this run's is left alone. Returns whether the row was released.
+    pub async fn release(&self, run_id: i64, canonical_url: &str, why: &str) -> Result<bool, ArchiveError> {
+        let r = sqlx::query(
+            "UPDATE frontier SET state = 'pending', attempts = greatest(attempts - 1, 0), last_error = $3,
+                 updated_at = now()
+             WHERE canonical_url = $1 AND state = 'in_progress' AND last_run_id = $2",
+        )
+        .bind(canonical_url)
+        .bind(run_id)
+        .bind(why)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+}
+
+/// `p` as a literal LIKE prefix (backslash is LIKE's default escape).
+fn like_escape(p: &str) -> String {
+    p.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }

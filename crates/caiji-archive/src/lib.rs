@@ -7,19 +7,23 @@
 
 pub mod embedded;
 pub mod frontier;
+pub mod lease;
 pub mod query;
+pub mod states;
 pub mod store;
 pub mod testing;
 
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use sqlx::{ConnectOptions, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
 
 pub use embedded::{ClusterStatus, EmbeddedCluster};
-pub use frontier::{FrontierItem, NewUrl, UrlKind};
-pub use store::{CaptureOutcome, ExtractedText, NewCapture, NewExtraction, RunInfo};
+pub use frontier::{FrontierItem, NewUrl};
+pub use lease::RunLease;
+pub use states::{CaptureOutcome, FrontierState, RunOutcome, UrlKind};
+pub use store::{ExtractedText, NewCapture, NewExtraction, RunInfo, Settle};
 
 /// Migrations compiled into the binary, applied on every start.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -36,6 +40,14 @@ pub enum ArchiveError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("another caiji crawl holds the lock for site `{0}`")]
     LockHeld(String),
+    /// The run's session ended (database restart, network) and another run took a site's lock
+    /// before this one could take it back: the run must stop.
+    #[error("lost the crawl lock for site `{0}` (the database session ended and another run holds it now)")]
+    LockLost(String),
+    /// The frontier row is no longer this run's claim (another run reset or claimed it): what
+    /// this run fetched for it is not stored.
+    #[error("the claim on {0} was taken over by another run")]
+    ClaimLost(String),
 }
 
 /// A connection pool to a migrated archive.
@@ -59,43 +71,16 @@ impl Archive {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        let archive = Self { pool };
+        let abandoned = archive.mark_abandoned_runs().await?;
+        if abandoned > 0 {
+            tracing::warn!(abandoned, "runs whose process died without recording an outcome marked abandoned");
+        }
+        Ok(archive)
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    /// Takes one session-level advisory lock per site on a dedicated connection; the locks
-    /// last as long as the returned guard's connection (and vanish if the process dies).
-    pub async fn lock_sites(&self, url: &str, sites: &[String]) -> Result<SiteLocks, ArchiveError> {
-        let mut conn = PgConnection::connect(url).await?;
-        for site in sites {
-            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
-                .bind(LOCK_NAMESPACE_CRAWL)
-                .bind(site)
-                .fetch_one(&mut conn)
-                .await?;
-            if !got {
-                conn.close().await.ok();
-                return Err(ArchiveError::LockHeld(site.clone()));
-            }
-        }
-        Ok(SiteLocks { conn })
-    }
-}
-
-/// First key of caiji's two-key advisory locks on sites (the second is `hashtext(site)`).
-pub const LOCK_NAMESPACE_CRAWL: i32 = 0x6361_696a; // "caij"
-
-/// Holds the per-site crawl locks until dropped or released.
-pub struct SiteLocks {
-    conn: PgConnection,
-}
-
-impl SiteLocks {
-    pub async fn release(self) {
-        self.conn.close().await.ok();
     }
 }
 

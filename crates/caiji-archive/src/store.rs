@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 use sqlx::{Postgres, Transaction};
 
-use crate::{Archive, ArchiveError, sha256};
+use crate::{Archive, ArchiveError, CaptureOutcome, FrontierState, RunOutcome, sha256};
 
 /// Identity of one caiji invocation, recorded on `crawl_runs` and on every extraction.
 #[derive(Debug, Clone)]
@@ -14,34 +14,6 @@ pub struct RunInfo {
     pub sites: Vec<String>,
     pub caiji_version: String,
     pub git_commit: Option<String>,
-}
-
-/// How a fetch ended; stored as text in `captures.outcome`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CaptureOutcome {
-    /// 2xx with a body within limits.
-    Ok,
-    /// Any other final status (404, 500 after retries, ...); body kept when received.
-    HttpStatus,
-    TooLarge,
-    Timeout,
-    RedirectLoop,
-    TooManyRedirects,
-    NetworkError,
-}
-
-impl CaptureOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::HttpStatus => "http_status",
-            Self::TooLarge => "too_large",
-            Self::Timeout => "timeout",
-            Self::RedirectLoop => "redirect_loop",
-            Self::TooManyRedirects => "too_many_redirects",
-            Self::NetworkError => "network_error",
-        }
-    }
 }
 
 /// The charset decision made when the body was decoded (all labels as found).
@@ -134,57 +106,75 @@ impl ExtractedText {
 }
 
 impl Archive {
+    /// Records a run without a lease (tests, tools). Crawls and re-extractions use
+    /// [`Archive::begin_run`], which also takes the run's locks.
     pub async fn start_run(&self, run: &RunInfo) -> Result<i64, ArchiveError> {
-        let host = std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string());
-        let id = sqlx::query_scalar(
-            "INSERT INTO crawl_runs (command, arguments, sites, caiji_version, git_commit, hostname, pid)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(&run.command)
-        .bind(&run.arguments)
-        .bind(&run.sites)
-        .bind(&run.caiji_version)
-        .bind(&run.git_commit)
-        .bind(host)
-        .bind(std::process::id() as i32)
-        .fetch_one(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin().await?;
+        let id = insert_run(&mut tx, run).await?;
+        tx.commit().await?;
         Ok(id)
     }
 
-    pub async fn finish_run(&self, run_id: i64, outcome: &str, counts: &Value) -> Result<(), ArchiveError> {
-        sqlx::query("UPDATE crawl_runs SET finished_at = now(), outcome = $2, counts = $3 WHERE id = $1")
+    /// Records how a run ended, its counts, and why when it did not succeed.
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        outcome: RunOutcome,
+        counts: &Value,
+        error: Option<&str>,
+    ) -> Result<(), ArchiveError> {
+        sqlx::query("UPDATE crawl_runs SET finished_at = now(), outcome = $2, counts = $3, error = $4 WHERE id = $1")
             .bind(run_id)
             .bind(outcome)
             .bind(counts)
+            .bind(error)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
     /// Stores a capture, its body (once per distinct sha256) and, when given, its extraction,
-    /// and settles the frontier row, all in one transaction: a crash leaves either everything
-    /// or nothing, so a resumed crawl never stores a page twice.
+    /// all in one transaction: a crash leaves either everything or nothing, so a resumed crawl
+    /// never stores a page twice.
+    ///
+    /// With `settle`, the capture's frontier row is settled in the same transaction, and only
+    /// if it is still claimed by `settle.run_id` (`in_progress`, `last_run_id`): otherwise
+    /// nothing is written and the error is [`ArchiveError::ClaimLost`]. This fencing is what
+    /// keeps two runs from archiving one URL twice when a lock was lost.
     pub async fn store_capture(
         &self,
         capture: &NewCapture,
         extraction: Option<&NewExtraction>,
-        frontier_state: Option<&str>,
+        settle: Option<Settle>,
     ) -> Result<i64, ArchiveError> {
         let mut tx = self.pool.begin().await?;
+        if let Some(s) = &settle {
+            // First, so the row is locked for the transaction: a concurrent reset waits for it.
+            let claimed = sqlx::query(
+                "SELECT 1 FROM frontier WHERE canonical_url = $1 AND state = 'in_progress' AND last_run_id = $2
+                 FOR UPDATE",
+            )
+            .bind(&capture.canonical_url)
+            .bind(s.run_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if claimed.is_none() {
+                return Err(ArchiveError::ClaimLost(capture.canonical_url.clone()));
+            }
+        }
         let capture_id = insert_capture(&mut tx, capture).await?;
         if let Some(e) = extraction {
             insert_extraction(&mut tx, capture_id, e).await?;
         }
-        if let Some(state) = frontier_state {
+        if let Some(s) = settle {
             sqlx::query(
                 "UPDATE frontier SET state = $2, last_capture_id = $3, last_error = $4, updated_at = now()
                  WHERE canonical_url = $1",
             )
             .bind(&capture.canonical_url)
-            .bind(state)
+            .bind(s.state)
             .bind(capture_id)
-            .bind(&capture.error)
+            .bind(s.error.as_deref().or(capture.error.as_deref()))
             .execute(&mut *tx)
             .await?;
         }
@@ -198,6 +188,34 @@ impl Archive {
         tx.commit().await?;
         Ok(id)
     }
+}
+
+/// How a stored capture settles its frontier row.
+#[derive(Debug, Clone)]
+pub struct Settle {
+    /// The run that claimed the URL (the fence).
+    pub run_id: i64,
+    pub state: FrontierState,
+    /// Recorded as `frontier.last_error` (default: the capture's error).
+    pub error: Option<String>,
+}
+
+pub(crate) async fn insert_run(tx: &mut Transaction<'_, Postgres>, run: &RunInfo) -> Result<i64, ArchiveError> {
+    let host = std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string());
+    let id = sqlx::query_scalar(
+        "INSERT INTO crawl_runs (command, arguments, sites, caiji_version, git_commit, hostname, pid)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(&run.command)
+    .bind(&run.arguments)
+    .bind(&run.sites)
+    .bind(&run.caiji_version)
+    .bind(&run.git_commit)
+    .bind(host)
+    .bind(std::process::id() as i32)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
 }
 
 async fn insert_capture(tx: &mut Transaction<'_, Postgres>, c: &NewCapture) -> Result<i64, ArchiveError> {
@@ -229,7 +247,7 @@ async fn insert_capture(tx: &mut Transaction<'_, Postgres>, c: &NewCapture) -> R
     .bind(&c.canonical_url)
     .bind(&c.final_url)
     .bind(&c.redirect_chain)
-    .bind(c.outcome.as_str())
+    .bind(c.outcome)
     .bind(&c.error)
     .bind(c.status.map(|s| s as i16))
     .bind(c.fetched_at)

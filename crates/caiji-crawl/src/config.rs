@@ -36,6 +36,9 @@ pub struct FetchSettings {
     pub max_retries: u32,
     pub retry_base_ms: u64,
     pub max_retry_after_secs: f64,
+    /// Connect to loopback, private, link-local, ... addresses (tests, intranet archives).
+    /// Off: every address a request connects to must be globally routable.
+    pub allow_private_addresses: bool,
 }
 
 impl Default for FetchSettings {
@@ -52,6 +55,7 @@ impl Default for FetchSettings {
             max_retries: d.max_retries,
             retry_base_ms: d.retry_base_delay.as_millis() as u64,
             max_retry_after_secs: d.max_retry_after.as_secs_f64(),
+            allow_private_addresses: d.allow_private_addresses,
         }
     }
 }
@@ -63,11 +67,14 @@ pub struct CrawlSettings {
     pub max_concurrent_sites: usize,
     /// Folder of per-site files, relative to the global config file.
     pub sites_dir: PathBuf,
+    /// A page's decoding, parsing and extraction (run on a worker thread, off the crawl's
+    /// scheduler) is given up after this many seconds: the capture is kept, unextracted.
+    pub parse_timeout_secs: f64,
 }
 
 impl Default for CrawlSettings {
     fn default() -> Self {
-        Self { max_concurrent_sites: 16, sites_dir: PathBuf::from("sites") }
+        Self { max_concurrent_sites: 16, sites_dir: PathBuf::from("sites"), parse_timeout_secs: 60.0 }
     }
 }
 
@@ -240,11 +247,12 @@ impl Config {
             retry_base_delay: Duration::from_millis(f.retry_base_ms),
             max_retry_after: secs(f.max_retry_after_secs),
             obey_robots: true,
+            allow_private_addresses: f.allow_private_addresses,
         }
     }
 }
 
-fn secs(s: f64) -> Duration {
+pub(crate) fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
 }
 

@@ -1,7 +1,15 @@
 //! The crawl loop: one worker per site (its hosts are fetched one request at a time, paced by
 //! the fetcher), sites in parallel.
+//!
+//! Each claimed URL goes through named stages, as Heritrix's processor chain does:
+//! **fetch** (politeness, robots, scope, address guard) → **analyze** (decode, then extract an
+//! article or discover links; pure, on a worker thread with a time limit, so a pathological
+//! page never stalls the other sites) → **dispose** (what the outcome means for the frontier, a
+//! [`Disposition`]) → **store** (one transaction, fenced by the run's claim). Every fault is one
+//! stage's rule: a robots.txt outage defers the host, an off-site redirect is refused, a page
+//! that takes too long to parse is kept unextracted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,13 +18,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use caiji_archive::store::CharsetRecord;
-use caiji_archive::{Archive, CaptureOutcome, NewCapture, NewExtraction, NewUrl, UrlKind};
-use caiji_extract::Registry;
+use caiji_archive::{
+    Archive, ArchiveError, CaptureOutcome, FrontierItem, FrontierState, NewCapture, NewExtraction, NewUrl, RunLease,
+    RunOutcome, Settle, UrlKind,
+};
+use caiji_extract::{Extractor, Registry};
 use caiji_fetch::{Fetched, Fetcher, Outcome};
 use futures::future::join_all;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::replay::ReplayServer;
@@ -32,43 +44,59 @@ pub struct CrawlOptions {
     pub replay: Option<PathBuf>,
     /// Hosts routed to loopback servers the caller runs (tests); like `replay`, a crawl with
     /// routes never reaches the network.
-    pub routes: HashMap<String, SocketAddr>,
+    pub routes: std::collections::HashMap<String, SocketAddr>,
     /// The command line, recorded on the run.
     pub arguments: serde_json::Value,
     /// Show a progress bar (terminals only).
     pub progress: bool,
+    /// Cancelled on SIGINT/SIGTERM: workers stop claiming, in-flight URLs are released, the
+    /// run is recorded `interrupted`.
+    pub cancel: CancellationToken,
 }
 
 /// Per-site counts of one run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SiteCounts {
+    /// Requests sent for claimed URLs (robots.txt not counted).
     pub fetched: u64,
     pub ok: u64,
     /// 4xx: the page is gone; recorded, not a crawler failure.
     pub gone: u64,
     pub failed: u64,
     pub disallowed: u64,
+    /// Not followed by caiji's rules (off-site redirect, private address): recorded.
+    pub refused: u64,
+    /// Claimed but given back unattempted (robots.txt unavailable): pending for the next run.
+    pub deferred: u64,
     pub articles: u64,
     pub extracted: u64,
     pub discovered: u64,
+    /// robots.txt fetches archived.
+    pub robots: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CrawlSummary {
     pub run_id: i64,
     pub sites: BTreeMap<String, SiteCounts>,
-    /// done | done_with_failures
-    pub outcome: String,
+    pub outcome: RunOutcome,
+    /// Why the run is not `done`, when it is not.
+    pub reason: Option<String>,
 }
 
 impl CrawlSummary {
     pub fn failed(&self) -> u64 {
         self.sites.values().map(|c| c.failed).sum()
     }
+
+    pub fn deferred(&self) -> u64 {
+        self.sites.values().map(|c| c.deferred).sum()
+    }
 }
 
-/// Runs one crawl. Errors before any fetch (config, lock, database) are returned; fetch
-/// failures are recorded and counted in the summary.
+/// Runs one crawl. Errors before the run is recorded (config, lock held, database) are
+/// returned; after it, a fatal error (database gone, lock lost) is recorded on the run as
+/// `failed` and returned; fetch failures are recorded per capture and counted in the summary.
 pub async fn crawl(
     config: &Config,
     archive: &Archive,
@@ -78,25 +106,74 @@ pub async fn crawl(
     let sites = config.select_sites(&opts.sites)?;
     let names: Vec<String> = sites.iter().map(|s| s.name().to_string()).collect();
     // Cron-safe: a second crawl of a site already being crawled stops here.
-    let locks = archive.lock_sites(db_url, &names).await?;
+    let lease = archive.begin_run(db_url, &run_info("crawl", &opts.arguments, &names), &names).await?;
+    let run_id = lease.run_id();
+    let result = run_sites(config, archive, opts, &sites, &lease).await;
 
+    let (outcome, reason, sites_counts, fatal) = match result {
+        Ok(counts) => {
+            let deferred: u64 = counts.values().map(|c| c.deferred).sum();
+            let failed: u64 = counts.values().map(|c| c.failed).sum();
+            let (outcome, reason) = if opts.cancel.is_cancelled() {
+                (RunOutcome::Interrupted, Some("stopped by a signal; in-flight URLs released".to_string()))
+            } else if deferred > 0 {
+                (
+                    RunOutcome::Incomplete,
+                    Some(format!(
+                        "{deferred} URLs deferred (robots.txt unavailable); they stay pending for the next run"
+                    )),
+                )
+            } else if failed > 0 {
+                (RunOutcome::DoneWithFailures, Some(format!("{failed} fetches failed")))
+            } else {
+                (RunOutcome::Done, None)
+            };
+            (outcome, reason, counts, None)
+        }
+        Err((counts, e)) => (RunOutcome::Failed, Some(e.to_string()), counts, Some(e)),
+    };
+    let counts = serde_json::to_value(&sites_counts).unwrap_or_default();
+    // The database may be the reason for the failure: recording the outcome is best effort
+    // (a run left `running` is marked `abandoned` by the next caiji once its lock is gone).
+    if let Err(e) = archive.finish_run(run_id, outcome, &counts, reason.as_deref()).await {
+        tracing::error!(error = %e, "could not record the run's outcome");
+    }
+    lease.release().await;
+    match fatal {
+        Some(e) => Err(e),
+        None => {
+            tracing::info!(run_id, outcome = %outcome, reason = reason.as_deref(), "crawl finished");
+            Ok(CrawlSummary { run_id, sites: sites_counts, outcome, reason })
+        }
+    }
+}
+
+type SitesResult = Result<BTreeMap<String, SiteCounts>, (BTreeMap<String, SiteCounts>, CrawlError)>;
+
+async fn run_sites(
+    config: &Config,
+    archive: &Archive,
+    opts: &CrawlOptions,
+    sites: &[&SiteConfig],
+    lease: &RunLease,
+) -> SitesResult {
+    let empty = BTreeMap::new;
     let replay = match &opts.replay {
-        Some(dir) => Some(ReplayServer::start(dir).await?),
+        Some(dir) => Some(ReplayServer::start(dir).await.map_err(|e| (empty(), e))?),
         None => None,
     };
-    let fetch_config = config.fetch_config();
     let mut routes = opts.routes.clone();
     if let Some(server) = &replay {
         routes.extend(server.routes());
     }
-    let fetcher = Fetcher::with_routes(fetch_config, routes)?;
-
-    let run_id = archive.start_run(&run_info("crawl", &opts.arguments, &names)).await?;
-    let resumed = archive.reset_in_progress(&names).await?;
+    let fetcher = Fetcher::with_routes(config.fetch_config(), routes).map_err(|e| (empty(), e.into()))?;
+    let names: Vec<String> = sites.iter().map(|s| s.name().to_string()).collect();
+    // Safe under the sites' locks: no live run holds these claims.
+    let resumed = archive.reset_in_progress(&names).await.map_err(|e| (empty(), e.into()))?;
     if resumed > 0 {
         tracing::info!(resumed, "resuming URLs left in progress by an interrupted crawl");
     }
-    tracing::info!(run_id, sites = ?names, replay = opts.replay.is_some(), "crawl started");
+    tracing::info!(run_id = lease.run_id(), sites = ?names, replay = opts.replay.is_some(), "crawl started");
 
     let progress = (opts.progress && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new_spinner();
@@ -107,14 +184,20 @@ pub async fn crawl(
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     });
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let ctx = Arc::new(RunContext {
         archive: archive.clone(),
         fetcher,
         registry: Registry::default(),
-        run_id,
+        lease,
+        run_id: lease.run_id(),
         budget: opts.max_pages,
         fetched: AtomicU64::new(0),
         progress,
+        analysis: Arc::new(Semaphore::new(cores)),
+        parse_timeout: crate::config::secs(config.global.crawl.parse_timeout_secs),
+        cancel: opts.cancel.clone(),
+        all_sites: config.sites.clone(),
     });
     let semaphore = Arc::new(Semaphore::new(config.global.crawl.max_concurrent_sites.max(1)));
     let workers = sites.iter().map(|site| {
@@ -132,54 +215,48 @@ pub async fn crawl(
     if let Some(bar) = &ctx.progress {
         bar.finish_and_clear();
     }
-
-    let mut summary = CrawlSummary { run_id, sites: BTreeMap::new(), outcome: String::new() };
+    // robots.txt fetched last (by the final claims) still belongs in the archive.
+    if let Err(e) = store_robots_fetches(&ctx, sites.first().map(|s| s.name()).unwrap_or_default()).await {
+        tracing::warn!(error = %e, "could not archive robots.txt fetches");
+    }
+    let mut counts = BTreeMap::new();
     let mut fatal = None;
     for (name, result) in results {
         match result {
-            Ok(counts) => {
-                summary.sites.insert(name, counts);
+            Ok(c) => {
+                counts.insert(name, c);
             }
-            Err((counts, e)) => {
+            Err((c, e)) => {
                 tracing::error!(site = %name, error = %e, "site crawl stopped");
-                summary.sites.insert(name, counts);
+                counts.insert(name, c);
                 fatal.get_or_insert(e);
             }
         }
     }
-    summary.outcome = if fatal.is_some() {
-        "failed".into()
-    } else if summary.failed() > 0 {
-        "done_with_failures".into()
-    } else {
-        "done".into()
-    };
-    let counts = serde_json::to_value(&summary.sites).unwrap_or_default();
-    // The database may be the reason for the failure: recording the outcome is best effort.
-    if let Err(e) = archive.finish_run(run_id, &summary.outcome, &counts).await {
-        tracing::error!(error = %e, "could not record the run's outcome");
-    }
-    locks.release().await;
     match fatal {
-        Some(e) => Err(e),
-        None => {
-            tracing::info!(run_id, outcome = %summary.outcome, "crawl finished");
-            Ok(summary)
-        }
+        Some(e) => Err((counts, e)),
+        None => Ok(counts),
     }
 }
 
-struct RunContext {
+struct RunContext<'a> {
     archive: Archive,
     fetcher: Fetcher,
     registry: Registry,
+    lease: &'a RunLease,
     run_id: i64,
     budget: Option<u64>,
     fetched: AtomicU64,
     progress: Option<ProgressBar>,
+    /// Analyses running at once (one per core): a page that parses for minutes holds one.
+    analysis: Arc<Semaphore>,
+    parse_timeout: Duration,
+    cancel: CancellationToken,
+    /// Every configured site, to file robots.txt captures under the site owning the host.
+    all_sites: Vec<SiteConfig>,
 }
 
-impl RunContext {
+impl RunContext<'_> {
     /// Takes one fetch from the run's `--max-pages` budget.
     fn take_budget(&self) -> bool {
         let n = self.fetched.fetch_add(1, Ordering::SeqCst);
@@ -187,25 +264,80 @@ impl RunContext {
     }
 }
 
-async fn crawl_site(ctx: &RunContext, site: &SiteConfig) -> Result<SiteCounts, (SiteCounts, CrawlError)> {
+/// What one claimed URL comes to: the rule the stages applied.
+#[derive(Debug)]
+pub enum Disposition {
+    /// A request was made: store the capture (and extraction), settle the frontier row.
+    Captured {
+        capture: Box<NewCapture>,
+        extraction: Option<Box<NewExtraction>>,
+        state: FrontierState,
+        /// Links in the site's scope and rules, to enqueue.
+        discovered: Vec<NewUrl>,
+        /// Why nothing was extracted, when that is worth recording (`frontier.last_error`).
+        note: Option<String>,
+    },
+    /// Nothing was requested, for good (robots.txt forbids it, the URL cannot be parsed).
+    Settled { state: FrontierState, reason: String },
+    /// Nothing was requested, for now (robots.txt unavailable): the URL goes back to pending
+    /// and its host is skipped for the rest of the run.
+    Deferred { host_prefix: String, reason: String },
+}
+
+async fn crawl_site<'a>(ctx: &RunContext<'a>, site: &SiteConfig) -> Result<SiteCounts, (SiteCounts, CrawlError)> {
     let mut counts = SiteCounts::default();
     let name = site.name().to_string();
     let seeds = seed_urls(ctx, site).await;
     if let Err(e) = ctx.archive.enqueue(ctx.run_id, &name, &seeds).await {
         return Err((counts, e.into()));
     }
+    let mut deferred_hosts: Vec<String> = Vec::new();
     loop {
+        if ctx.cancel.is_cancelled() {
+            break;
+        }
         if !ctx.take_budget() {
             tracing::info!(site = %name, "page budget reached");
             break;
         }
-        let item = match ctx.archive.claim_next(ctx.run_id, &name).await {
+        // Never claim without the site's lock (it dies with a database restart).
+        if let Err(e) = ctx.lease.verify().await {
+            return Err((counts, e.into()));
+        }
+        let item = match ctx.archive.claim_next(ctx.run_id, &name, &deferred_hosts).await {
             Ok(Some(item)) => item,
             Ok(None) => break,
             Err(e) => return Err((counts, e.into())),
         };
-        if let Err(e) = process(ctx, site, &item, &mut counts).await {
-            return Err((counts, e));
+        let disposition = tokio::select! {
+            biased;
+            () = ctx.cancel.cancelled() => {
+                if let Err(e) = ctx.archive.release(ctx.run_id, &item.canonical_url, "run interrupted before this URL was stored").await {
+                    tracing::warn!(url = %item.url, error = %e, "could not release an in-flight URL");
+                }
+                break;
+            }
+            d = fetch_and_analyze(ctx, site, &item, &mut counts) => d,
+        };
+        if let Err(e) = store_robots_fetches(ctx, &name).await {
+            return Err((counts, e.into()));
+        }
+        if let Disposition::Deferred { host_prefix, .. } = &disposition
+            && !deferred_hosts.contains(host_prefix)
+        {
+            deferred_hosts.push(host_prefix.clone());
+        }
+        match store(ctx, site, &item, disposition, &mut counts).await {
+            Ok(()) => {}
+            Err(ArchiveError::ClaimLost(url)) => {
+                // Someone else holds this URL now: only possible if our lock was lost. The
+                // check decides whether the run may go on.
+                tracing::warn!(url = %url, "claim taken over by another run: this fetch is not stored");
+                if let Err(e) = ctx.lease.verify().await {
+                    return Err((counts, e.into()));
+                }
+            }
+            Err(e) => return Err((counts, e.into())),
         }
         if let Some(bar) = &ctx.progress {
             bar.set_message(format!("{name}: {} fetched, {} articles", counts.fetched, counts.articles));
@@ -215,7 +347,7 @@ async fn crawl_site(ctx: &RunContext, site: &SiteConfig) -> Result<SiteCounts, (
 }
 
 /// Start URLs and sitemaps from the site file, plus sitemaps its robots.txt names.
-async fn seed_urls(ctx: &RunContext, site: &SiteConfig) -> Vec<NewUrl> {
+async fn seed_urls(ctx: &RunContext<'_>, site: &SiteConfig) -> Vec<NewUrl> {
     let mut out: Vec<NewUrl> = Vec::new();
     let mut push = |raw: &str, kind: UrlKind| {
         if let Ok(u) = Url::parse(raw)
@@ -241,113 +373,242 @@ async fn seed_urls(ctx: &RunContext, site: &SiteConfig) -> Vec<NewUrl> {
     out
 }
 
-async fn process(
-    ctx: &RunContext,
+/// Stages 1 to 3: fetch, analyze, dispose.
+async fn fetch_and_analyze(
+    ctx: &RunContext<'_>,
     site: &SiteConfig,
-    item: &caiji_archive::FrontierItem,
+    item: &FrontierItem,
     counts: &mut SiteCounts,
-) -> Result<(), CrawlError> {
+) -> Disposition {
     let Ok(url) = Url::parse(&item.url) else {
-        ctx.archive.mark(&item.canonical_url, "failed", Some("unparsable URL")).await?;
-        counts.failed += 1;
-        return Ok(());
+        return Disposition::Settled { state: FrontierState::Failed, reason: "unparsable URL".into() };
     };
-    let fetched = ctx.fetcher.fetch(&url).await;
-    if fetched.outcome == Outcome::Disallowed {
-        tracing::info!(url = %url, "robots.txt disallows: not fetched");
-        ctx.archive.mark(&item.canonical_url, "disallowed", fetched.error.as_deref()).await?;
-        counts.disallowed += 1;
-        return Ok(());
+    let fetched = ctx.fetcher.fetch_within(&url, &|h: &str| site.owns_host(h)).await;
+    match fetched.outcome {
+        Outcome::Disallowed => {
+            return Disposition::Settled {
+                state: FrontierState::Disallowed,
+                reason: fetched.error.unwrap_or_else(|| "robots.txt disallows it".into()),
+            };
+        }
+        Outcome::RobotsUnavailable => {
+            return Disposition::Deferred {
+                host_prefix: format!("{}/", caiji_fetch::host_key(&url)),
+                reason: fetched.error.unwrap_or_else(|| "robots.txt unavailable".into()),
+            };
+        }
+        _ => {}
     }
     counts.fetched += 1;
-    let content_type = fetched.header("content-type").map(str::to_string);
-    let body = fetched.body.as_deref();
+    let extractor = if item.kind == UrlKind::Article { ctx.registry.get(&site.file.extractor) } else { None };
+    let (fetched, analysis) = analyze_off_thread(ctx, item.kind, extractor, fetched).await;
+    dispose(site, item, ctx.run_id, fetched, analysis)
+}
 
-    // Decode once: the decision is recorded on the capture; the text feeds links and extraction.
-    let is_html = body.is_some_and(|b| caiji_extract::registry::not_html_reason(b, content_type.as_deref()).is_none());
-    let decoded = match body {
-        Some(b) if is_html || item.kind == UrlKind::Sitemap => Some(caiji_extract::decode(b, content_type.as_deref())),
-        _ => None,
-    };
+/// What the analyze stage learnt from a response.
+#[derive(Debug, Default)]
+pub struct Analysis {
+    pub decoded: Option<caiji_extract::CharsetDecision>,
+    /// The article's record (articles with an HTML body).
+    pub record: Option<caiji_extract::Record>,
+    /// Links found (list pages, sitemaps), before the site's scope and rules.
+    pub links: Vec<Url>,
+    /// Why nothing was extracted or discovered, when that is worth recording.
+    pub note: Option<String>,
+}
 
-    let mut extraction = None;
-    if fetched.outcome == Outcome::Ok && item.kind == UrlKind::Article {
-        counts.articles += 1;
-        match (&decoded, ctx.registry.get(&site.file.extractor)) {
-            // The page decoded once above feeds the extractor too.
-            (Some(d), Some(extractor)) => {
-                let page = caiji_extract::Page { url: url.as_str(), html: &d.text, charset: Some(&d.decision) };
-                extraction = Some(to_new_extraction(extractor.extract(&page), site, ctx.run_id));
-                counts.extracted += 1;
+/// Stage 2, pure: decode the body, then extract the article or discover links. Never panics
+/// on any input it is given (see `tests/crawl_faults.rs`'s property test); deep pages are
+/// flattened by the decoder ([`caiji_extract::nesting`]).
+pub fn analyze(kind: UrlKind, extractor: Option<&dyn Extractor>, fetched: &Fetched) -> Analysis {
+    let mut out = Analysis::default();
+    let Some(body) = fetched.body.as_deref() else { return out };
+    if fetched.outcome != Outcome::Ok {
+        return out;
+    }
+    let content_type = fetched.header("content-type");
+    let not_html = caiji_extract::registry::not_html_reason(body, content_type);
+    if not_html.is_some() && kind != UrlKind::Sitemap {
+        out.note = not_html.map(|r| format!("not extracted: {r}"));
+        return out;
+    }
+    let decoded = caiji_extract::decode(body, content_type);
+    let base = fetched.final_url.clone().unwrap_or_else(|| fetched.url.clone());
+    match kind {
+        UrlKind::Article => {
+            if let Some(extractor) = extractor {
+                out.record = Some(caiji_extract::extract_decoded(extractor, base.as_str(), &decoded));
             }
-            (None, _) => tracing::info!(url = %url, "article body is not HTML: stored, not extracted"),
-            (Some(_), None) => {}
+        }
+        UrlKind::Sitemap => out.links = canon::sitemap_locs(&decoded.text),
+        UrlKind::Start | UrlKind::List => {
+            let enc = encoding_rs::Encoding::for_label(decoded.decision.encoding.as_bytes());
+            out.links = canon::links(&decoded.text, &base, enc);
         }
     }
+    out.decoded = Some(decoded.decision);
+    out
+}
 
-    // Links from list pages and sitemaps (articles are leaves).
-    if fetched.outcome == Outcome::Ok && item.kind != UrlKind::Article {
-        let base = fetched.final_url.clone().unwrap_or_else(|| url.clone());
-        let found = match (&decoded, item.kind) {
-            (Some(d), UrlKind::Sitemap) => canon::sitemap_locs(&d.text),
-            (Some(d), _) => {
-                canon::links(&d.text, &base, encoding_rs::Encoding::for_label(d.decision.encoding.as_bytes()))
-            }
-            _ => Vec::new(),
-        };
-        let new: Vec<NewUrl> = found
-            .into_iter()
-            .filter(|u| u.host_str().is_some_and(|h| site.owns_host(h)))
-            .filter_map(|u| {
-                let kind = if site.is_article(u.as_str()) {
-                    UrlKind::Article
-                } else if site.is_followed(u.as_str()) {
-                    UrlKind::List
-                } else {
-                    return None;
-                };
-                Some(NewUrl {
-                    canonical_url: u.to_string(),
-                    url: u.to_string(),
-                    kind,
-                    discovered_from: Some(item.canonical_url.clone()),
-                })
-            })
-            .collect();
-        counts.discovered += ctx.archive.enqueue(ctx.run_id, site.name(), &new).await?;
+/// Runs [`analyze`] on a blocking-pool thread (at most one per core), giving up after the
+/// configured time: the crawl's scheduler threads only ever wait on I/O.
+async fn analyze_off_thread(
+    ctx: &RunContext<'_>,
+    kind: UrlKind,
+    extractor: Option<&'static dyn Extractor>,
+    fetched: Fetched,
+) -> (Fetched, Analysis) {
+    if fetched.outcome != Outcome::Ok || fetched.body.is_none() {
+        return (fetched, Analysis::default());
     }
+    let permit = match ctx.analysis.clone().acquire_owned().await {
+        Ok(p) => p,
+        Err(_) => return (fetched, Analysis { note: Some("analysis pool closed".into()), ..Default::default() }),
+    };
+    let input = fetched.clone(); // the body is shared (`Bytes`), not copied
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit; // held until the work ends, even if nobody waits for it any more
+        analyze(kind, extractor, &input)
+    });
+    let analysis = match tokio::time::timeout(ctx.parse_timeout, task).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
+            tracing::error!(url = %fetched.url, error = %e, "page analysis failed: capture kept, not extracted");
+            Analysis { note: Some(format!("analysis failed: {e}")), ..Default::default() }
+        }
+        Err(_) => {
+            tracing::warn!(url = %fetched.url, secs = ctx.parse_timeout.as_secs_f64(), "page analysis timed out: capture kept, not extracted");
+            Analysis {
+                note: Some(format!(
+                    "analysis gave up after {:.0} s: capture kept, not extracted",
+                    ctx.parse_timeout.as_secs_f64()
+                )),
+                ..Default::default()
+            }
+        }
+    };
+    (fetched, analysis)
+}
 
+/// Stage 3: what the fetch and its analysis mean for the frontier.
+fn dispose(site: &SiteConfig, item: &FrontierItem, run_id: i64, fetched: Fetched, analysis: Analysis) -> Disposition {
     let state = match fetched.outcome {
-        Outcome::Ok => {
-            counts.ok += 1;
-            "done"
-        }
+        Outcome::Ok => FrontierState::Done,
         Outcome::HttpStatus if fetched.status.is_some_and(|s| (400..500).contains(&s) && s != 429) => {
-            counts.gone += 1;
-            "gone"
+            FrontierState::Gone
         }
-        _ => {
-            counts.failed += 1;
-            tracing::warn!(url = %url, outcome = ?fetched.outcome, status = ?fetched.status, error = ?fetched.error, "fetch failed");
-            "failed"
-        }
+        Outcome::RedirectOffSite | Outcome::AddressRefused => FrontierState::Refused,
+        _ => FrontierState::Failed,
     };
-    let capture = to_new_capture(
-        &fetched,
-        site,
-        &item.canonical_url,
-        ctx.run_id,
-        content_type,
-        decoded.as_ref().map(|d| &d.decision),
-    );
-    ctx.archive.store_capture(&capture, extraction.as_ref(), Some(state)).await?;
-    tracing::debug!(url = %url, status = ?fetched.status, outcome = ?fetched.outcome, "captured");
+    let extraction = analysis.record.map(|r| Box::new(to_new_extraction(r, site, run_id)));
+    let content_type = fetched.header("content-type").map(str::to_string);
+    let capture = to_new_capture(&fetched, site, &item.canonical_url, run_id, content_type, analysis.decoded.as_ref());
+    let discovered: Vec<NewUrl> = analysis
+        .links
+        .into_iter()
+        .filter(|u| u.host_str().is_some_and(|h| site.owns_host(h)))
+        .filter_map(|u| {
+            let kind = if site.is_article(u.as_str()) {
+                UrlKind::Article
+            } else if site.is_followed(u.as_str()) {
+                UrlKind::List
+            } else {
+                return None;
+            };
+            Some(NewUrl {
+                canonical_url: u.to_string(),
+                url: u.to_string(),
+                kind,
+                discovered_from: Some(item.canonical_url.clone()),
+            })
+        })
+        .collect();
+    Disposition::Captured { capture, extraction, state, discovered, note: analysis.note }
+}
+
+/// Stage 4: one transaction per URL, fenced by the run's claim.
+async fn store(
+    ctx: &RunContext<'_>,
+    site: &SiteConfig,
+    item: &FrontierItem,
+    disposition: Disposition,
+    counts: &mut SiteCounts,
+) -> Result<(), ArchiveError> {
+    match disposition {
+        Disposition::Settled { state, reason } => {
+            tracing::info!(url = %item.url, state = state.as_str(), reason = %reason, "not fetched");
+            ctx.archive.settle(ctx.run_id, &item.canonical_url, state, Some(&reason)).await?;
+            match state {
+                FrontierState::Disallowed => counts.disallowed += 1,
+                _ => counts.failed += 1,
+            }
+        }
+        Disposition::Deferred { host_prefix, reason } => {
+            tracing::warn!(url = %item.url, host = %host_prefix, reason = %reason, "host deferred: URL stays pending");
+            ctx.archive.release(ctx.run_id, &item.canonical_url, &reason).await?;
+            counts.deferred += 1;
+        }
+        Disposition::Captured { capture, extraction, state, discovered, note } => {
+            if !discovered.is_empty() {
+                counts.discovered += ctx.archive.enqueue(ctx.run_id, site.name(), &discovered).await?;
+            }
+            // Verified last thing before writing: a lost lock stops the run here.
+            ctx.lease.verify().await?;
+            let settle = Settle { run_id: ctx.run_id, state, error: capture.error.clone().or(note.clone()) };
+            ctx.archive.store_capture(&capture, extraction.as_deref(), Some(settle)).await?;
+            tracing::info!(
+                url = %item.url,
+                status = capture.status,
+                outcome = capture.outcome.as_str(),
+                bytes = capture.body.as_ref().map(|b| b.len()),
+                ms = capture.duration_ms,
+                state = state.as_str(),
+                error = capture.error.as_deref(),
+                "fetched"
+            );
+            match state {
+                FrontierState::Done => counts.ok += 1,
+                FrontierState::Gone => counts.gone += 1,
+                FrontierState::Refused => counts.refused += 1,
+                _ => counts.failed += 1,
+            }
+            if item.kind == UrlKind::Article && capture.outcome == CaptureOutcome::Ok {
+                counts.articles += 1;
+                if extraction.is_some() {
+                    counts.extracted += 1;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Archives the robots.txt fetches made so far, each under the site owning its host.
+async fn store_robots_fetches(ctx: &RunContext<'_>, default_site: &str) -> Result<(), ArchiveError> {
+    for f in ctx.fetcher.take_robots_fetches() {
+        let host = f.url.host_str().unwrap_or_default();
+        let site = ctx.all_sites.iter().find(|s| s.owns_host(host)).map(|s| s.name()).unwrap_or(default_site);
+        let canonical = canon::canonicalize(&f.url).map(|u| u.to_string()).unwrap_or_else(|| f.url.to_string());
+        let capture = capture_of(&f, site, &canonical, ctx.run_id, f.header("content-type").map(str::to_string), None);
+        ctx.archive.store_capture(&capture, None, None).await?;
+    }
     Ok(())
 }
 
 fn to_new_capture(
     f: &Fetched,
     site: &SiteConfig,
+    canonical_url: &str,
+    run_id: i64,
+    content_type: Option<String>,
+    charset: Option<&caiji_extract::CharsetDecision>,
+) -> Box<NewCapture> {
+    Box::new(capture_of(f, site.name(), canonical_url, run_id, content_type, charset))
+}
+
+fn capture_of(
+    f: &Fetched,
+    site: &str,
     canonical_url: &str,
     run_id: i64,
     content_type: Option<String>,
@@ -360,11 +621,15 @@ fn to_new_capture(
         Outcome::Timeout => CaptureOutcome::Timeout,
         Outcome::RedirectLoop => CaptureOutcome::RedirectLoop,
         Outcome::TooManyRedirects => CaptureOutcome::TooManyRedirects,
-        Outcome::NetworkError | Outcome::Disallowed => CaptureOutcome::NetworkError,
+        Outcome::RedirectOffSite => CaptureOutcome::RedirectOffSite,
+        Outcome::AddressRefused => CaptureOutcome::AddressRefused,
+        // Never captured: the crawl settles or defers these before storing (a robots.txt
+        // fetch that fails is a network error of that fetch).
+        Outcome::NetworkError | Outcome::Disallowed | Outcome::RobotsUnavailable => CaptureOutcome::NetworkError,
     };
     NewCapture {
         crawl_run_id: Some(run_id),
-        site: site.name().to_string(),
+        site: site.to_string(),
         url: f.url.to_string(),
         canonical_url: canonical_url.to_string(),
         final_url: f.final_url.as_ref().map(|u| u.to_string()),
@@ -420,7 +685,7 @@ pub fn to_new_extraction_without_words(
         author: record.author,
         content: caiji_archive::ExtractedText::new(record.paragraphs),
         metadata: serde_json::to_value(record.meta).unwrap_or_default(),
-        flags: record.flags,
+        flags: record.flags.iter().map(|f| f.as_str().to_string()).collect(),
     }
 }
 

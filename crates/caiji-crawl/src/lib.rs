@@ -10,6 +10,7 @@ pub mod rerun;
 
 pub use config::{Config, SiteConfig};
 pub use crawl::{CrawlOptions, CrawlSummary, crawl};
+pub use tokio_util::sync::CancellationToken;
 
 /// caiji's version, recorded on every run and extraction.
 pub const CAIJI_VERSION: &str = env!("CARGO_PKG_VERSION");

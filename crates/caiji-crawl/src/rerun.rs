@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use caiji_archive::{Archive, NewExtraction};
+use caiji_archive::{Archive, NewExtraction, RunOutcome};
 use caiji_extract::{Extractor, Flag, Registry, extract_bytes};
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -103,16 +103,20 @@ pub async fn rerun(
         return Err(CrawlError::Config(format!("unknown extractor `{name}`")));
     }
     let lock_names: Vec<String> = sites.iter().map(|s| format!("extract:{}", s.name())).collect();
-    let locks = archive.lock_sites(db_url, &lock_names).await?;
     let names: Vec<String> = sites.iter().map(|s| s.name().to_string()).collect();
+    let lease = archive.begin_run(db_url, &run_info("extract", &opts.arguments, &names), &lock_names).await?;
+    let run_id = lease.run_id();
 
-    // With --force, a run identical to an interrupted one continues it.
+    // With --force, a run identical to one that did not finish (its process died, or it was
+    // stopped) continues it.
     let resumed_run: Option<i64> = if opts.force {
         sqlx::query_scalar(
-            "SELECT id FROM crawl_runs WHERE command = 'extract' AND outcome = 'running' AND arguments = $1
+            "SELECT id FROM crawl_runs
+             WHERE command = 'extract' AND outcome IN ('running', 'abandoned') AND arguments = $1 AND id <> $2
              ORDER BY id DESC LIMIT 1",
         )
         .bind(&opts.arguments)
+        .bind(run_id)
         .fetch_optional(archive.pool())
         .await
         .map_err(caiji_archive::ArchiveError::from)?
@@ -121,9 +125,15 @@ pub async fn rerun(
     };
     if let Some(old) = resumed_run {
         tracing::info!(run_id = old, "continuing an interrupted forced re-extraction");
-        archive.finish_run(old, "interrupted", &serde_json::json!({"continued_by_next_run": true})).await?;
+        archive
+            .finish_run(
+                old,
+                RunOutcome::Interrupted,
+                &serde_json::json!({"continued_by_next_run": run_id}),
+                Some("continued by a later run"),
+            )
+            .await?;
     }
-    let run_id = archive.start_run(&run_info("extract", &opts.arguments, &names)).await?;
     let started = Instant::now();
     let mut summary = RerunSummary { run_id, resumed_run, ..Default::default() };
 
@@ -162,16 +172,16 @@ pub async fn rerun(
         bar.finish_and_clear();
     }
     summary.seconds = started.elapsed().as_secs_f64();
-    let outcome = match (&result, summary.failed.is_empty()) {
-        (Err(_), _) => "failed",
-        (Ok(()), true) => "done",
-        (Ok(()), false) => "done_with_failures",
+    let (outcome, error) = match (&result, summary.failed.is_empty()) {
+        (Err(e), _) => (RunOutcome::Failed, Some(e.to_string())),
+        (Ok(()), true) => (RunOutcome::Done, None),
+        (Ok(()), false) => (RunOutcome::DoneWithFailures, None),
     };
     let counts = serde_json::to_value(&summary).unwrap_or_default();
-    if let Err(e) = archive.finish_run(run_id, outcome, &counts).await {
+    if let Err(e) = archive.finish_run(run_id, outcome, &counts, error.as_deref()).await {
         tracing::error!(error = %e, "could not record the run's outcome");
     }
-    locks.release().await;
+    lease.release().await;
     result.map(|()| summary)
 }
 

@@ -115,7 +115,7 @@ async fn every_fault_is_recorded_and_other_hosts_keep_going() {
     let routes = [("faults.test".to_string(), addr), ("steady.test".to_string(), addr)].into_iter().collect();
     let opts = CrawlOptions { routes, ..Default::default() };
     let summary = crawl(&config, &db.archive, &db.url, &opts).await.expect("crawl runs to the end");
-    assert_eq!(summary.outcome, "done_with_failures");
+    assert_eq!(summary.outcome, caiji_archive::RunOutcome::DoneWithFailures);
 
     let rows: Vec<CaptureRow> = sqlx::query_as(
         "SELECT c.url, c.outcome, c.status, c.attempts, c.error, c.redirect_chain, c.body_length,

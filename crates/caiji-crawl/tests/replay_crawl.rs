@@ -24,7 +24,7 @@ async fn replay_crawl_archives_every_fixture_article_once_politely() {
 
     let opts = CrawlOptions { routes: server.routes(), ..Default::default() };
     let summary = crawl(&config, &db.archive, &db.url, &opts).await.expect("crawl");
-    assert_eq!(summary.outcome, "done", "{summary:?}");
+    assert_eq!(summary.outcome, caiji_archive::RunOutcome::Done, "{summary:?}");
     let pool = db.archive.pool();
 
     // Each of the 10 fixture articles exactly once, bodies byte-identical to the files.

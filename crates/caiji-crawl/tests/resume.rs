@@ -60,7 +60,7 @@ async fn aborted_crawl_resumes_without_duplicates_or_gaps() {
             Err(e) => panic!("second crawl: {e}"),
         }
     };
-    assert_eq!(summary.outcome, "done");
+    assert_eq!(summary.outcome, caiji_archive::RunOutcome::Done);
 
     for (_, url, _) in fixture_articles() {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM captures WHERE canonical_url = $1 AND outcome = 'ok'")

@@ -13,6 +13,10 @@ use serde::Serialize;
 
 /// How much of the document the `<meta>` prescan reads, as in the HTML standard.
 const PRESCAN_BYTES: usize = 1024;
+/// A labelled decoding with at least this many U+FFFD is checked against the detector's...
+const OVERRIDE_MIN_REPLACEMENTS: usize = 8;
+/// ...which wins when it produces at most a tenth of them.
+const OVERRIDE_RATIO: usize = 10;
 
 /// Which rule chose the encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -24,6 +28,9 @@ pub enum CharsetSource {
     Detector,
     /// A legacy label was given but the bytes are valid UTF-8.
     Utf8Valid,
+    /// The label (header or meta) decoded the bytes badly (many U+FFFD) and the detector's
+    /// encoding reads them cleanly: the detector's is used, the label kept in the record.
+    DetectorOverride,
 }
 
 impl CharsetSource {
@@ -34,6 +41,7 @@ impl CharsetSource {
             Self::Meta => "meta",
             Self::Detector => "detector",
             Self::Utf8Valid => "utf8-valid",
+            Self::DetectorOverride => "detector-override",
         }
     }
 }
@@ -57,7 +65,10 @@ pub struct CharsetDecision {
 /// A decoded page.
 #[derive(Debug, Clone)]
 pub struct Decoded {
+    /// The page as text, its element nesting capped ([`crate::nesting`]).
     pub text: String,
+    /// Set when the page was nested deeper than [`crate::nesting::MAX_DEPTH`] and flattened.
+    pub nesting: Option<crate::nesting::DepthCapped>,
     pub decision: CharsetDecision,
 }
 
@@ -91,8 +102,39 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
     } else {
         0
     };
+
+    // A wrong label (a GBK page served as `charset=utf-8` by a misconfigured server): when the
+    // labelled decoding is broken and the detector's multi-byte guess reads the bytes cleanly,
+    // browsers' users see mojibake but an archive wants the text. Single-byte guesses never
+    // produce U+FFFD, so they prove nothing and do not override.
+    let (text, encoding, source, detected, replacement_chars) = match source {
+        CharsetSource::Header | CharsetSource::Meta if replacement_chars >= OVERRIDE_MIN_REPLACEMENTS => {
+            let guess = detect(body);
+            let (alt, alt_errors) = if guess != encoding && !guess.is_single_byte() {
+                let (t, e) = guess.decode_without_bom_handling(body);
+                let n = if e { count_replacement_chars(t.as_bytes()) } else { 0 };
+                (Some(t), n)
+            } else {
+                (None, 0)
+            };
+            match alt {
+                Some(alt) if alt_errors * OVERRIDE_RATIO <= replacement_chars => {
+                    (alt, guess, CharsetSource::DetectorOverride, Some(guess.name()), alt_errors)
+                }
+                _ => (text, encoding, source, Some(guess.name()), replacement_chars),
+            }
+        }
+        _ => (text, encoding, source, detected, replacement_chars),
+    };
+    // Every parser downstream (extractors, link discovery) sees the page with its nesting capped.
+    let text = text.into_owned();
+    let (text, nesting) = match crate::nesting::cap_depth(&text, crate::nesting::MAX_DEPTH) {
+        Some((capped, c)) => (capped, Some(c)),
+        None => (text, None),
+    };
     Decoded {
-        text: text.into_owned(),
+        text,
+        nesting,
         decision: CharsetDecision {
             bom,
             header_label,

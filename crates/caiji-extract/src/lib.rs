@@ -11,6 +11,7 @@ pub mod charset;
 pub mod clean;
 pub mod dom;
 pub mod generic;
+pub mod nesting;
 pub mod registry;
 pub mod search;
 pub mod sites;
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use charset::{CharsetDecision, CharsetSource, Decoded, decode};
-pub use registry::{Registry, extract_bytes};
+pub use registry::{Registry, extract_bytes, extract_decoded};
 
 /// What an extractor sees: the decoded page, where it came from and how it was decoded.
 #[derive(Debug, Clone, Copy)]
@@ -44,14 +45,16 @@ pub struct Record {
     pub meta: BTreeMap<String, serde_json::Value>,
     /// Conditions a researcher must know about: see [`Flag`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub flags: Vec<String>,
+    pub flags: Vec<Flag>,
     /// Which extractor made the record, and its version.
     pub extractor: String,
     pub extractor_version: String,
 }
 
-/// Flags set on records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Flags set on records (stored as their snake_case names in `extractions.flags`, where a
+/// CHECK constraint lists them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Flag {
     /// A teaser or paywall removed text from the page: the paragraphs are incomplete.
     ContentMissing,
@@ -61,6 +64,9 @@ pub enum Flag {
     NotHtml,
     /// No main text was found.
     Empty,
+    /// The page nested elements deeper than [`nesting::MAX_DEPTH`]: the deeper tags were
+    /// dropped before parsing (their text kept), as browsers do.
+    TooDeep,
 }
 
 impl Flag {
@@ -70,6 +76,7 @@ impl Flag {
             Self::Fallback => "fallback",
             Self::NotHtml => "not_html",
             Self::Empty => "empty",
+            Self::TooDeep => "too_deep",
         }
     }
 }
@@ -85,14 +92,13 @@ impl Record {
     }
 
     pub fn flag(&mut self, flag: Flag) {
-        let f = flag.as_str().to_string();
-        if !self.flags.contains(&f) {
-            self.flags.push(f);
+        if !self.flags.contains(&flag) {
+            self.flags.push(flag);
         }
     }
 
     pub fn has_flag(&self, flag: Flag) -> bool {
-        self.flags.iter().any(|f| f == flag.as_str())
+        self.flags.contains(&flag)
     }
 
     /// The paragraphs as plain text, separated by blank lines.

@@ -1,6 +1,6 @@
 //! Extractors by name, and the one entry point from raw bytes to a record.
 
-use crate::charset::{CharsetDecision, decode};
+use crate::charset::{CharsetDecision, Decoded, decode};
 use crate::generic::Generic;
 use crate::{Extractor, Flag, Page, Record, sites};
 
@@ -77,6 +77,17 @@ pub fn extract_bytes(
         return (rec, None);
     }
     let decoded = decode(bytes, content_type);
+    (extract_decoded(extractor, url, &decoded), Some(decoded.decision))
+}
+
+/// Runs `extractor` on a page decoded by [`decode`], flagging what decoding changed
+/// ([`Flag::TooDeep`], with `meta.nesting_depth`).
+pub fn extract_decoded(extractor: &dyn Extractor, url: &str, decoded: &Decoded) -> Record {
     let page = Page { url, html: &decoded.text, charset: Some(&decoded.decision) };
-    (extractor.extract(&page), Some(decoded.decision))
+    let mut rec = extractor.extract(&page);
+    if let Some(n) = decoded.nesting {
+        rec.flag(Flag::TooDeep);
+        rec.meta.insert("nesting_depth".into(), serde_json::Value::from(n.depth));
+    }
+    rec
 }

@@ -8,7 +8,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use crate::robots::RobotsRules;
-use crate::{Fetcher, host_key};
+use crate::{Fetched, Fetcher, Hop, Outcome, error_chain, host_key};
 
 /// robots.txt bodies larger than this are cut (Google reads 500 KiB).
 const ROBOTS_MAX_BYTES: usize = 500 * 1024;
@@ -45,6 +45,22 @@ impl HostState {
         Self { robots, interval, limiter, paused_until: Mutex::new(None) }
     }
 
+    /// Why the host's robots.txt could not be read, when it could not (an outage: retry later).
+    pub(crate) fn robots_unavailable(&self) -> Option<&str> {
+        match &self.robots {
+            RobotsRules::Unavailable(why) => Some(why),
+            _ => None,
+        }
+    }
+
+    /// Why the host may not be connected to, when it may not.
+    pub(crate) fn refused(&self) -> Option<&str> {
+        match &self.robots {
+            RobotsRules::Refused(why) => Some(why),
+            _ => None,
+        }
+    }
+
     pub(crate) fn allowed(&self, url: &Url) -> bool {
         self.robots.allowed(url.as_str())
     }
@@ -74,49 +90,120 @@ impl HostState {
     }
 }
 
+/// Fetches and parses a host's robots.txt (RFC 9309): redirects followed up to five hops,
+/// 4xx = no rules, 5xx or unreachable = unavailable (the host is deferred, not refused). The
+/// fetch itself is recorded like a page's, for the archive.
 async fn fetch_robots(fetcher: &Fetcher, url: &Url) -> RobotsRules {
     let mut robots_url = url.clone();
     robots_url.set_path("/robots.txt");
     robots_url.set_query(None);
     robots_url.set_fragment(None);
+    let started = std::time::Instant::now();
+    let mut record = Fetched {
+        url: robots_url.clone(),
+        final_url: None,
+        redirect_chain: Vec::new(),
+        status: None,
+        headers: Vec::new(),
+        body: None,
+        outcome: Outcome::NetworkError,
+        error: None,
+        attempts: 1,
+        fetched_at: chrono::Utc::now(),
+        duration: Duration::ZERO,
+    };
+    let rules = robots_exchange(fetcher, &mut robots_url, &mut record).await;
+    record.duration = started.elapsed();
+    if record.status.is_some() || !matches!(rules, RobotsRules::Refused(_)) {
+        fetcher.record_robots_fetch(record);
+    }
+    rules
+}
+
+async fn robots_exchange(fetcher: &Fetcher, robots_url: &mut Url, record: &mut Fetched) -> RobotsRules {
     for _ in 0..=ROBOTS_MAX_REDIRECTS {
-        let request = match fetcher.request(&robots_url) {
+        if let Some(why) = fetcher.address_refusal(robots_url) {
+            record.outcome = Outcome::AddressRefused;
+            record.error = Some(why.clone());
+            return RobotsRules::Refused(why);
+        }
+        record.final_url = Some(robots_url.clone());
+        let request = match fetcher.request(robots_url) {
             Ok(r) => r,
-            Err(msg) => return RobotsRules::DisallowAll(msg),
+            Err(msg) => {
+                record.error = Some(msg.clone());
+                return RobotsRules::Unavailable(msg);
+            }
         };
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(url = %robots_url, error = %e, "robots.txt unreachable: host disallowed for this run");
-                return RobotsRules::DisallowAll(format!("robots.txt unreachable: {e}"));
+                if let Some(why) = crate::address::find_refusal(&e) {
+                    record.outcome = Outcome::AddressRefused;
+                    record.error = Some(why.clone());
+                    return RobotsRules::Refused(why);
+                }
+                record.outcome = if e.is_timeout() { Outcome::Timeout } else { Outcome::NetworkError };
+                let msg = format!("robots.txt unreachable: {}", error_chain(&e));
+                record.error = Some(msg.clone());
+                tracing::warn!(url = %robots_url, error = %msg, "robots.txt unavailable: host deferred");
+                return RobotsRules::Unavailable(msg);
             }
         };
         let status = response.status();
+        record.status = Some(status.as_u16());
+        record.headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
         if status.is_redirection() {
-            let next = response
+            let location = response
                 .headers()
                 .get(reqwest::header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .and_then(|l| robots_url.join(l).ok());
-            match next {
+                .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
+            record.redirect_chain.push(Hop {
+                url: robots_url.to_string(),
+                status: status.as_u16(),
+                location: location.clone(),
+            });
+            match location.and_then(|l| robots_url.join(&l).ok()) {
                 Some(n) => {
-                    robots_url = n;
+                    *robots_url = n;
                     continue;
                 }
-                None => return RobotsRules::AllowAll,
+                None => {
+                    record.outcome = Outcome::HttpStatus;
+                    return RobotsRules::AllowAll;
+                }
             }
         }
+        let body = fetcher.read_body(response).await;
+        let body = match body {
+            Ok(b) => b,
+            Err((outcome, msg)) => {
+                record.outcome = outcome;
+                record.error = Some(msg.clone());
+                if status.is_success() {
+                    tracing::warn!(url = %robots_url, error = %msg, "robots.txt body unreadable: host deferred");
+                    return RobotsRules::Unavailable(format!("robots.txt body: {msg}"));
+                }
+                return if status.is_client_error() { RobotsRules::AllowAll } else { RobotsRules::Unavailable(msg) };
+            }
+        };
+        record.body = Some(body.clone());
+        record.outcome = if status.is_success() { Outcome::Ok } else { Outcome::HttpStatus };
         if status.is_client_error() {
             return RobotsRules::AllowAll;
         }
         if !status.is_success() {
-            tracing::warn!(url = %robots_url, %status, "robots.txt server error: host disallowed for this run");
-            return RobotsRules::DisallowAll(format!("robots.txt answered {status}"));
+            let msg = format!("robots.txt answered {status}");
+            record.error = Some(msg.clone());
+            tracing::warn!(url = %robots_url, %status, "robots.txt unavailable: host deferred");
+            return RobotsRules::Unavailable(msg);
         }
-        return match response.bytes().await {
-            Ok(body) => RobotsRules::parse(&fetcher.config().user_agent, &body[..body.len().min(ROBOTS_MAX_BYTES)]),
-            Err(e) => RobotsRules::DisallowAll(format!("robots.txt body: {e}")),
-        };
+        return RobotsRules::parse(&fetcher.config().user_agent, &body[..body.len().min(ROBOTS_MAX_BYTES)]);
     }
+    record.error = Some(format!("more than {ROBOTS_MAX_REDIRECTS} redirects"));
     RobotsRules::AllowAll
 }

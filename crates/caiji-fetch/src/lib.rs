@@ -7,8 +7,15 @@
 //! - limits with recorded outcomes: connect and total timeouts, body size, redirects (chain
 //!   recorded, loops stopped), retries with exponential backoff and jitter on timeouts, network
 //!   errors and 5xx; 429/503 `Retry-After` pauses that host only;
-//! - bodies returned exactly as received after transfer decoding (gzip, deflate, br).
+//! - bodies returned exactly as received after transfer decoding (gzip, deflate, br);
+//! - scope: a redirect to a host outside the caller's scope is recorded, not followed
+//!   ([`Outcome::RedirectOffSite`]); every address connected to must be globally routable
+//!   unless `allow_private_addresses` ([`address`], [`Outcome::AddressRefused`]);
+//! - robots.txt outages (5xx, unreachable) defer the host ([`Outcome::RobotsUnavailable`]);
+//!   they are not a refusal. Every robots.txt fetch is handed to the caller to archive
+//!   ([`Fetcher::take_robots_fetches`]).
 
+pub mod address;
 mod host;
 pub mod robots;
 
@@ -55,6 +62,9 @@ pub struct FetchConfig {
     pub max_retry_after: Duration,
     /// Obey robots.txt (only tests of the fetcher itself turn this off).
     pub obey_robots: bool,
+    /// Connect to loopback, private, link-local, ... addresses too (tests, intranet archives).
+    /// Off by default: see [`address`].
+    pub allow_private_addresses: bool,
 }
 
 impl Default for FetchConfig {
@@ -72,6 +82,7 @@ impl Default for FetchConfig {
             retry_base_delay: Duration::from_millis(500),
             max_retry_after: Duration::from_secs(120),
             obey_robots: true,
+            allow_private_addresses: false,
         }
     }
 }
@@ -89,6 +100,20 @@ pub enum Outcome {
     NetworkError,
     /// robots.txt forbids the URL: nothing was requested.
     Disallowed,
+    /// The host's robots.txt could not be read (5xx, timeout, network error): RFC 9309 §2.3.1.4
+    /// says assume complete disallow *for now*. Nothing was requested; try again later.
+    RobotsUnavailable,
+    /// A redirect pointed outside the fetch's scope (the site's hosts): recorded, not followed.
+    RedirectOffSite,
+    /// The address to connect to is not globally routable (see [`address`]).
+    AddressRefused,
+}
+
+impl Outcome {
+    /// Whether a request was sent at all (robots refusals and outages send none).
+    pub fn requested(self) -> bool {
+        !matches!(self, Self::Disallowed | Self::RobotsUnavailable)
+    }
 }
 
 /// One redirect hop.
@@ -140,6 +165,8 @@ pub struct Fetcher {
     /// Hosts served by a loopback replay server: host → its address (plain HTTP, `Host` header).
     routes: HashMap<String, SocketAddr>,
     hosts: Mutex<HashMap<String, Arc<OnceCell<Arc<HostState>>>>>,
+    /// robots.txt fetches not yet taken by the caller (to be archived).
+    robots_fetches: std::sync::Mutex<Vec<Fetched>>,
 }
 
 impl Fetcher {
@@ -153,7 +180,11 @@ impl Fetcher {
         if config.max_body_bytes == 0 {
             return Err(FetchError::Config("max_body_bytes must be positive".into()));
         }
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if !config.allow_private_addresses {
+            builder = builder.dns_resolver(address::GlobalOnlyResolver);
+        }
+        let client = builder
             .user_agent(config.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none()) // followed by hand, to record the chain
             .connect_timeout(config.connect_timeout)
@@ -162,7 +193,40 @@ impl Fetcher {
             .deflate(true)
             .brotli(true)
             .build()?;
-        Ok(Self { client, config, routes, hosts: Mutex::new(HashMap::new()) })
+        Ok(Self { client, config, routes, hosts: Mutex::new(HashMap::new()), robots_fetches: Default::default() })
+    }
+
+    /// The robots.txt fetches made since the last call (each one a complete record, as for a
+    /// page), for the caller to archive.
+    pub fn take_robots_fetches(&self) -> Vec<Fetched> {
+        match self.robots_fetches.lock() {
+            Ok(mut v) => std::mem::take(&mut *v),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        }
+    }
+
+    pub(crate) fn record_robots_fetch(&self, f: Fetched) {
+        match self.robots_fetches.lock() {
+            Ok(mut v) => v.push(f),
+            Err(poisoned) => poisoned.into_inner().push(f),
+        }
+    }
+
+    /// Why a request to `url` must not be sent, when it is an IP literal that is not globally
+    /// routable and private addresses are not allowed (names are checked by the resolver).
+    /// Routed hosts (replay, tests) go to the loopback servers the caller started: allowed.
+    pub fn address_refusal(&self, url: &Url) -> Option<String> {
+        if self.config.allow_private_addresses || self.routes.contains_key(url.host_str().unwrap_or_default()) {
+            return None;
+        }
+        let ip: std::net::IpAddr = match url.host()? {
+            url::Host::Ipv4(v4) => v4.into(),
+            url::Host::Ipv6(v6) => v6.into(),
+            url::Host::Domain(_) => return None,
+        };
+        (!address::is_global(ip)).then(|| {
+            format!("{ip} is not a globally routable address; set [fetch] allow_private_addresses = true to crawl it")
+        })
     }
 
     pub fn config(&self) -> &FetchConfig {
@@ -189,14 +253,21 @@ impl Fetcher {
         cell.get_or_init(|| async { Arc::new(HostState::load(self, url).await) }).await.clone()
     }
 
-    /// Fetches `url` politely: robots, rate limit, retries, redirects, limits.
+    /// Fetches `url` politely: robots, rate limit, retries, redirects, limits; any host.
     pub async fn fetch(&self, url: &Url) -> Fetched {
+        self.fetch_within(url, &|_: &str| true).await
+    }
+
+    /// Fetches `url` politely, following redirects only to hosts for which `in_scope` holds
+    /// (a site's own hosts); a redirect elsewhere ends the fetch as
+    /// [`Outcome::RedirectOffSite`], its chain recorded.
+    pub async fn fetch_within(&self, url: &Url, in_scope: &(dyn Fn(&str) -> bool + Sync)) -> Fetched {
         let started = Instant::now();
         let fetched_at = Utc::now();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut result = self.fetch_once(url).await;
+            let mut result = self.fetch_once(url, in_scope).await;
             result.attempts = attempts;
             result.fetched_at = fetched_at;
             result.duration = started.elapsed();
@@ -229,7 +300,7 @@ impl Fetcher {
         }
     }
 
-    async fn fetch_once(&self, url: &Url) -> Fetched {
+    async fn fetch_once(&self, url: &Url, in_scope: &(dyn Fn(&str) -> bool + Sync)) -> Fetched {
         let mut current = url.clone();
         let mut chain: Vec<Hop> = Vec::new();
         let mut out = Fetched {
@@ -246,7 +317,27 @@ impl Fetcher {
             duration: Duration::ZERO,
         };
         loop {
+            if let Some(why) = self.address_refusal(&current) {
+                out.outcome = Outcome::AddressRefused;
+                out.error = Some(why);
+                out.redirect_chain = chain;
+                return out;
+            }
             let host = self.host(&current).await;
+            if let Some(why) = host.refused() {
+                out.outcome = Outcome::AddressRefused;
+                out.error = Some(why.to_string());
+                out.redirect_chain = chain;
+                return out;
+            }
+            if self.config.obey_robots
+                && let Some(why) = host.robots_unavailable()
+            {
+                out.outcome = Outcome::RobotsUnavailable;
+                out.error = Some(format!("host deferred: {why}"));
+                out.redirect_chain = chain;
+                return out;
+            }
             if self.config.obey_robots && !host.allowed(&current) {
                 out.outcome = Outcome::Disallowed;
                 out.error = Some(format!("robots.txt disallows {current}"));
@@ -265,8 +356,13 @@ impl Fetcher {
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    out.outcome = if e.is_timeout() { Outcome::Timeout } else { Outcome::NetworkError };
-                    out.error = Some(error_chain(&e));
+                    if let Some(why) = address::find_refusal(&e) {
+                        out.outcome = Outcome::AddressRefused;
+                        out.error = Some(why);
+                    } else {
+                        out.outcome = if e.is_timeout() { Outcome::Timeout } else { Outcome::NetworkError };
+                        out.error = Some(error_chain(&e));
+                    }
                     out.final_url = Some(current);
                     out.redirect_chain = chain;
                     return out;
@@ -297,6 +393,13 @@ impl Fetcher {
                 if next == *url || chain.iter().any(|h| h.url == next.as_str()) {
                     out.outcome = Outcome::RedirectLoop;
                     out.error = Some(format!("redirect loop back to {next} after {} hops", chain.len()));
+                    out.redirect_chain = chain;
+                    return out;
+                }
+                let next_host = next.host_str().unwrap_or_default();
+                if !in_scope(next_host) {
+                    out.outcome = Outcome::RedirectOffSite;
+                    out.error = Some(format!("redirect to a host not in the site's hosts: {next_host} ({next})"));
                     out.redirect_chain = chain;
                     return out;
                 }
@@ -358,7 +461,7 @@ impl Fetcher {
             .header("x-caiji-replay-scheme", url.scheme()))
     }
 
-    async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes, (Outcome, String)> {
+    pub(crate) async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes, (Outcome, String)> {
         let limit = self.config.max_body_bytes;
         if let Some(len) = response.content_length()
             && len > limit
@@ -387,7 +490,8 @@ impl Fetcher {
     }
 }
 
-fn host_key(url: &Url) -> String {
+/// `scheme://host[:port]`: the unit of politeness and of robots.txt.
+pub fn host_key(url: &Url) -> String {
     format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
         + &url.port().map(|p| format!(":{p}")).unwrap_or_default()
 }
@@ -417,7 +521,7 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     exp.mul_f64(jitter)
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -6,8 +6,12 @@ use texting_robots::Robot;
 pub enum RobotsRules {
     /// No robots.txt (4xx) or an unparsable one: everything allowed.
     AllowAll,
-    /// robots.txt unreachable (5xx, network error): RFC 9309 says assume complete disallow.
-    DisallowAll(String),
+    /// robots.txt unavailable (5xx, timeout, network error): RFC 9309 §2.3.1.4 says assume
+    /// complete disallow, as a temporary condition: the caller defers the host, it does not
+    /// settle its URLs as disallowed.
+    Unavailable(String),
+    /// The host's address may not be connected to (see [`crate::address`]).
+    Refused(String),
     Parsed(Box<Robot>),
 }
 
@@ -26,7 +30,7 @@ impl RobotsRules {
     pub fn allowed(&self, url: &str) -> bool {
         match self {
             Self::AllowAll => true,
-            Self::DisallowAll(_) => false,
+            Self::Unavailable(_) | Self::Refused(_) => false,
             Self::Parsed(r) => r.allowed(url),
         }
     }

@@ -18,12 +18,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
 EXIT CODES:
-    0  done: every fetch succeeded (pages answering 4xx are recorded as gone, not failures)
-    1  done with failures: some fetches failed (timeouts, 5xx after retries, refused bodies, ...);
-       all of them are recorded in the archive
-    2  bad configuration or command line
-    3  another caiji crawl holds the lock for one of the sites (nothing was done)
-    4  runtime failure: database unreachable, cluster cannot start, archive error";
+    0    done: every fetch succeeded (pages answering 4xx are recorded as gone, not failures)
+    1    done with failures, or incomplete: some fetches failed (timeouts, 5xx after retries,
+         refused bodies, ...), or some hosts were deferred because their robots.txt was
+         unavailable (their URLs stay pending for the next run); all recorded in the archive
+    2    bad configuration or command line
+    3    another caiji crawl holds the lock for one of the sites (nothing was done)
+    4    runtime failure: database unreachable or gone mid-run, lock lost, archive error
+    130  interrupted by SIGINT (in-flight URLs released, run recorded `interrupted`)
+    143  interrupted by SIGTERM (likewise)";
 
 /// Exit codes (also in `--help` and the README).
 mod exit {
@@ -32,6 +35,8 @@ mod exit {
     pub const BAD_CONFIG: u8 = 2;
     pub const LOCK_HELD: u8 = 3;
     pub const RUNTIME: u8 = 4;
+    pub const SIGINT: u8 = 130;
+    pub const SIGTERM: u8 = 143;
 }
 
 #[derive(Parser)]
@@ -207,11 +212,13 @@ async fn run(cli: Cli) -> u8 {
                 routes: Default::default(),
                 arguments,
                 progress: true,
+                cancel: Default::default(),
             };
+            let signal = stop_on_signals(&opts.cancel);
             match crawl(&config, &opts).await {
                 Ok(summary) => {
                     print_crawl_summary(&summary);
-                    if summary.failed() > 0 { exit::DONE_WITH_FAILURES } else { exit::DONE }
+                    crawl_exit_code(&summary, &signal)
                 }
                 Err(e) => report(&e),
             }
@@ -234,14 +241,19 @@ async fn run(cli: Cli) -> u8 {
                 routes: Default::default(),
                 arguments,
                 progress: true,
+                cancel: Default::default(),
             };
+            let signal = stop_on_signals(&opts.cancel);
             let code = match crawl(&config, &opts).await {
                 Ok(summary) => {
                     print_crawl_summary(&summary);
-                    if summary.failed() > 0 { exit::DONE_WITH_FAILURES } else { exit::DONE }
+                    crawl_exit_code(&summary, &signal)
                 }
                 Err(e) => return report(&e),
             };
+            if code >= exit::SIGINT {
+                return code;
+            }
             match demo_report(&config).await {
                 Ok(()) => code,
                 Err(e) => {
@@ -318,6 +330,51 @@ async fn crawl(config: &Config, opts: &CrawlOptions) -> Result<caiji_crawl::Craw
     caiji_crawl::crawl(config, &archive, &url, opts).await
 }
 
+/// The exit code of a crawl that ran to its end (see EXIT CODES).
+fn crawl_exit_code(summary: &caiji_crawl::CrawlSummary, signal: &std::sync::Arc<std::sync::atomic::AtomicU8>) -> u8 {
+    use caiji_archive::RunOutcome;
+    match summary.outcome {
+        RunOutcome::Interrupted => match signal.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => exit::SIGINT,
+            code => code,
+        },
+        RunOutcome::Done => exit::DONE,
+        RunOutcome::DoneWithFailures | RunOutcome::Incomplete => exit::DONE_WITH_FAILURES,
+        RunOutcome::Failed | RunOutcome::Running | RunOutcome::Abandoned => exit::RUNTIME,
+    }
+}
+
+/// On the first SIGINT or SIGTERM, cancels `cancel` (the crawl stops claiming, releases its
+/// in-flight URLs and records `interrupted`) and remembers the exit code (130 or 143); a second
+/// signal exits at once (the run is then marked `abandoned` by the next caiji).
+fn stop_on_signals(cancel: &caiji_crawl::CancellationToken) -> std::sync::Arc<std::sync::atomic::AtomicU8> {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use tokio::signal::unix::{SignalKind, signal};
+    let code = std::sync::Arc::new(AtomicU8::new(0));
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        tracing::warn!("cannot install signal handlers: SIGINT/SIGTERM will end the crawl without recording it");
+        return code;
+    };
+    let cancel = cancel.clone();
+    let seen = code.clone();
+    tokio::spawn(async move {
+        loop {
+            let got = tokio::select! {
+                _ = int.recv() => exit::SIGINT,
+                _ = term.recv() => exit::SIGTERM,
+            };
+            if seen.load(Ordering::SeqCst) != 0 {
+                tracing::error!("second signal: exiting now");
+                std::process::exit(i32::from(got));
+            }
+            seen.store(got, Ordering::SeqCst);
+            tracing::warn!(exit_code = got, "signal received: finishing in-flight work, then stopping");
+            cancel.cancel();
+        }
+    });
+    code
+}
+
 fn report(e: &CrawlError) -> u8 {
     tracing::error!("{e}");
     match e {
@@ -329,15 +386,18 @@ fn report(e: &CrawlError) -> u8 {
 
 #[allow(clippy::print_stdout)] // the CLI's output is for the user
 fn print_crawl_summary(s: &caiji_crawl::CrawlSummary) {
-    println!("crawl run {} finished: {}", s.run_id, s.outcome);
+    match &s.reason {
+        Some(why) => println!("crawl run {} finished: {} ({why})", s.run_id, s.outcome),
+        None => println!("crawl run {} finished: {}", s.run_id, s.outcome),
+    }
     println!(
-        "{:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>10}",
-        "site", "fetched", "ok", "gone", "failed", "disallowed", "articles", "extracted"
+        "{:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10}",
+        "site", "fetched", "ok", "gone", "failed", "disallowed", "refused", "deferred", "articles", "extracted"
     );
     for (site, c) in &s.sites {
         println!(
-            "{:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>10}",
-            site, c.fetched, c.ok, c.gone, c.failed, c.disallowed, c.articles, c.extracted
+            "{:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10}",
+            site, c.fetched, c.ok, c.gone, c.failed, c.disallowed, c.refused, c.deferred, c.articles, c.extracted
         );
     }
 }

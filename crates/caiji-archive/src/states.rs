@@ -1,0 +1,149 @@
+//! Every state the archive records, as a type. Each enum is stored as its snake_case name in a
+//! `text` column guarded by a CHECK constraint (`migrations/0006_states.sql`), so SQL users read
+//! plain words and neither side can write a value the other does not know.
+
+use serde::Serialize;
+
+/// What a URL is to its site; decides whether it is refetched on the next run
+/// (`frontier.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum UrlKind {
+    /// A start URL from the site config: requeued every run.
+    Start,
+    /// A list/pagination page: requeued when rediscovered in a later run.
+    List,
+    /// A sitemap: requeued every run, like a start URL.
+    Sitemap,
+    /// An article: fetched once; later runs skip it once captured.
+    Article,
+}
+
+impl UrlKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::List => "list",
+            Self::Sitemap => "sitemap",
+            Self::Article => "article",
+        }
+    }
+}
+
+/// Where a URL stands in the frontier (`frontier.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum FrontierState {
+    /// Waiting to be claimed by a crawl of its site.
+    Pending,
+    /// Claimed by the run in `frontier.last_run_id`; only that run may settle it.
+    InProgress,
+    /// Captured with a 2xx.
+    Done,
+    /// Captured, but the fetch failed (timeout, 5xx after retries, refused redirect, ...);
+    /// queued again by the next run.
+    Failed,
+    /// robots.txt (as fetched and parsed) forbids it; never requested.
+    Disallowed,
+    /// The server answered 4xx (not 429): recorded as a capture, not retried.
+    Gone,
+    /// caiji's rules refused to follow it (a redirect off the site's hosts, an address that is
+    /// not globally routable): recorded as a capture, not retried.
+    Refused,
+}
+
+impl FrontierState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::InProgress => "in_progress",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Disallowed => "disallowed",
+            Self::Gone => "gone",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// How a fetch ended (`captures.outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureOutcome {
+    /// 2xx with a body within limits.
+    Ok,
+    /// Any other final status (404, 500 after retries, ...); body kept when received.
+    HttpStatus,
+    TooLarge,
+    Timeout,
+    RedirectLoop,
+    TooManyRedirects,
+    NetworkError,
+    /// A redirect pointed to a host the site does not own: recorded, not followed.
+    RedirectOffSite,
+    /// The address a request would connect to is not globally routable (loopback, private,
+    /// link-local, ...) and the configuration does not allow private addresses.
+    AddressRefused,
+}
+
+impl CaptureOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::HttpStatus => "http_status",
+            Self::TooLarge => "too_large",
+            Self::Timeout => "timeout",
+            Self::RedirectLoop => "redirect_loop",
+            Self::TooManyRedirects => "too_many_redirects",
+            Self::NetworkError => "network_error",
+            Self::RedirectOffSite => "redirect_off_site",
+            Self::AddressRefused => "address_refused",
+        }
+    }
+}
+
+/// How a crawl or re-extraction run ended (`crawl_runs.outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Still running (or its process died and no caiji has opened the archive since).
+    Running,
+    /// Every fetch succeeded (4xx pages are recorded as gone, not failures).
+    Done,
+    /// Some fetches failed; each is recorded in `captures`.
+    DoneWithFailures,
+    /// Some URLs could not be attempted (robots.txt unavailable, host deferred): they stay
+    /// pending for the next run. `crawl_runs.error` says why.
+    Incomplete,
+    /// The run stopped on an error (database gone, lock lost, ...): `crawl_runs.error`.
+    Failed,
+    /// Stopped by SIGINT/SIGTERM; in-flight URLs were released.
+    Interrupted,
+    /// Its process died without recording an outcome (SIGKILL, power loss); marked by the next
+    /// caiji that opened the archive.
+    Abandoned,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::DoneWithFailures => "done_with_failures",
+            Self::Incomplete => "incomplete",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
+impl std::fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -57,7 +57,8 @@ pub struct CrawlOptions {
 /// Per-site counts of one run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SiteCounts {
-    /// Requests sent for claimed URLs (robots.txt not counted).
+    /// Claimed URLs fetched or attempted (robots.txt not counted; URLs refused by robots.txt or
+    /// deferred are not attempted).
     pub fetched: u64,
     pub ok: u64,
     /// 4xx: the page is gone; recorded, not a crawler failure.
@@ -71,8 +72,6 @@ pub struct SiteCounts {
     pub articles: u64,
     pub extracted: u64,
     pub discovered: u64,
-    /// robots.txt fetches archived.
-    pub robots: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -114,6 +113,7 @@ pub async fn crawl(
         Ok(counts) => {
             let deferred: u64 = counts.values().map(|c| c.deferred).sum();
             let failed: u64 = counts.values().map(|c| c.failed).sum();
+            let refused: u64 = counts.values().map(|c| c.refused).sum();
             let (outcome, reason) = if opts.cancel.is_cancelled() {
                 (RunOutcome::Interrupted, Some("stopped by a signal; in-flight URLs released".to_string()))
             } else if deferred > 0 {
@@ -123,8 +123,11 @@ pub async fn crawl(
                         "{deferred} URLs deferred (robots.txt unavailable); they stay pending for the next run"
                     )),
                 )
-            } else if failed > 0 {
-                (RunOutcome::DoneWithFailures, Some(format!("{failed} fetches failed")))
+            } else if failed + refused > 0 {
+                (
+                    RunOutcome::DoneWithFailures,
+                    Some(format!("{failed} fetches failed, {refused} refused (off-site redirect, private address)")),
+                )
             } else {
                 (RunOutcome::Done, None)
             };

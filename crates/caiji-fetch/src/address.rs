@@ -12,6 +12,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+/// In every refusal's message: found again when the HTTP client's error chain has lost the
+/// error's type (hyper boxes resolver errors).
+const REFUSAL_MARK: &str = "not globally routable";
+
 /// Why a connection was refused; found again in the HTTP client's error chain.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -108,6 +112,10 @@ pub(crate) fn find_refusal(e: &(dyn std::error::Error + 'static)) -> Option<Stri
     while let Some(err) = current {
         if let Some(r) = err.downcast_ref::<AddressRefused>() {
             return Some(r.to_string());
+        }
+        let msg = err.to_string();
+        if msg.contains(REFUSAL_MARK) && msg.contains("allow_private_addresses") {
+            return Some(msg);
         }
         current = err.source();
     }

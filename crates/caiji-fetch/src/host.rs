@@ -131,8 +131,10 @@ async fn robots_exchange(fetcher: &Fetcher, robots_url: &mut Url, record: &mut F
         let request = match fetcher.request(robots_url) {
             Ok(r) => r,
             Err(msg) => {
+                // Replay mode and a host no recorded site serves: never reachable in this run.
+                record.outcome = Outcome::AddressRefused;
                 record.error = Some(msg.clone());
-                return RobotsRules::Unavailable(msg);
+                return RobotsRules::Refused(msg);
             }
         };
         let response = match request.send().await {

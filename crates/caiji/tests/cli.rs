@@ -91,3 +91,85 @@ fn unreachable_database_exits_4() {
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Starts a crawl of job328 (its robots.txt asks Crawl-delay: 10, so the crawl waits between
+/// requests: a signal arrives while a URL is claimed) and waits until it has archived a page.
+#[allow(clippy::zombie_processes)] // the caller waits for the child it is given
+async fn slow_crawl(db: &TestDb) -> std::process::Child {
+    let mut child = caiji()
+        .args(["--log-format", "json", "crawl", "--site", "job328", "--replay", "fixtures/sites"])
+        .env("DATABASE_URL", &db.url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn crawl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let captured: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM captures c JOIN crawl_runs r ON r.id = c.crawl_run_id
+             WHERE r.outcome = 'running' AND c.url NOT LIKE '%robots.txt'",
+        )
+        .fetch_one(db.archive.pool())
+        .await
+        .unwrap_or(0);
+        if captured > 0 {
+            return child;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("the crawl never archived a page");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+}
+
+/// SIGTERM and SIGINT: the crawl stops claiming, gives its in-flight URL back, records
+/// `interrupted` and exits 143 / 130. SIGKILL: the next caiji that opens the archive marks the
+/// dead run `abandoned`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_are_recorded_and_killed_runs_marked_abandoned() {
+    let db = TestDb::new().await.expect("test database");
+    for (name, code) in [("TERM", 143), ("INT", 130)] {
+        let child = slow_crawl(&db).await;
+        signal(&child, name);
+        let started = Instant::now();
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(code), "SIG{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(started.elapsed() < Duration::from_secs(10), "SIG{name} took {:?}", started.elapsed());
+        let (outcome, finished): (String, bool) =
+            sqlx::query_as("SELECT outcome, finished_at IS NOT NULL FROM crawl_runs ORDER BY id DESC LIMIT 1")
+                .fetch_one(db.archive.pool())
+                .await
+                .unwrap();
+        assert_eq!((outcome.as_str(), finished), ("interrupted", true), "SIG{name}");
+        let in_flight: i64 = sqlx::query_scalar("SELECT count(*) FROM frontier WHERE state = 'in_progress'")
+            .fetch_one(db.archive.pool())
+            .await
+            .unwrap();
+        assert_eq!(in_flight, 0, "SIG{name}: URLs left in progress");
+    }
+
+    let mut child = slow_crawl(&db).await;
+    child.kill().expect("SIGKILL");
+    child.wait().ok();
+    let outcome: String = sqlx::query_scalar("SELECT outcome FROM crawl_runs ORDER BY id DESC LIMIT 1")
+        .fetch_one(db.archive.pool())
+        .await
+        .unwrap();
+    assert_eq!(outcome, "running", "nothing could record the kill");
+    // The next caiji to open the archive sees the run's liveness lock gone.
+    let archive = caiji_archive::Archive::connect(&db.url).await.expect("connect");
+    let (outcome, error): (String, Option<String>) =
+        sqlx::query_as("SELECT outcome, error FROM crawl_runs ORDER BY id DESC LIMIT 1")
+            .fetch_one(archive.pool())
+            .await
+            .unwrap();
+    assert_eq!(outcome, "abandoned");
+    assert!(error.is_some());
+}

@@ -222,6 +222,23 @@ async fn every_documented_query_runs_and_returns_what_it_says() {
                 assert_eq!(rows[0]["outcome"], "done");
                 assert_eq!(rows[0]["articles"], 10);
             }
+            "robots-obeyed" => {
+                // One robots.txt capture per host the crawl fetched pages from, filed under
+                // the site owning the host; job328's is served (it asks Crawl-delay: 10).
+                let host = |u: &str| url::Url::parse(u).unwrap().host_str().unwrap().to_string();
+                let robots_hosts: BTreeSet<String> = rows.iter().map(|r| host(r["url"].as_str().unwrap())).collect();
+                assert_eq!(robots_hosts.len(), rows.len(), "robots.txt fetched once per host: {rows:?}");
+                let page_urls: Vec<String> =
+                    sqlx::query_scalar("SELECT DISTINCT url FROM captures WHERE url NOT LIKE '%/robots.txt'")
+                        .fetch_all(pool)
+                        .await
+                        .unwrap();
+                let page_hosts: BTreeSet<String> = page_urls.iter().map(|u| host(u)).collect();
+                assert_eq!(robots_hosts, page_hosts);
+                let job328 = rows.iter().find(|r| r["site"] == "job328").expect("job328 robots.txt");
+                assert_eq!((job328["status"].as_i64(), job328["outcome"].as_str()), (Some(200), Some("ok")));
+                assert!(job328["robots_bytes"].as_i64().unwrap_or(0) > 0);
+            }
             "content-missing" => {
                 let urls: Vec<&str> = rows.iter().map(|r| r["url"].as_str().unwrap()).collect();
                 assert_eq!(

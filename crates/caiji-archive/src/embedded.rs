@@ -32,7 +32,11 @@ pub struct EmbeddedCluster {
     root: PathBuf,
     bin_dir: PathBuf,
     run_as: Option<String>,
+    requested: PathBuf,
 }
+
+/// Where root's private clusters live when `postgres` cannot reach the configured folder.
+pub const ROOT_FALLBACK_DIR: &str = "/var/lib/caiji";
 
 /// What `caiji db status` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,11 +48,26 @@ pub enum ClusterStatus {
 
 impl EmbeddedCluster {
     /// Locates the binaries; does not touch the disk.
+    ///
+    /// As root, the server runs as `postgres`, which must be able to enter every folder above
+    /// the cluster. When it cannot (a clone under `/root`, any mode-700 folder: containers do
+    /// this every day), the cluster lives in [`ROOT_FALLBACK_DIR`]`/pg-<hash of the requested
+    /// path>` instead, one per requested path, and caiji says so when it creates it.
     pub fn new(root: impl AsRef<Path>) -> Result<Self, ArchiveError> {
-        let root = absolute(root.as_ref())?;
+        let requested = absolute(root.as_ref())?;
         let bin_dir = find_bin_dir().ok_or_else(|| ArchiveError::MissingBinaries(INSTALL_HINT.into()))?;
         let run_as = if is_root() { Some("postgres".to_string()) } else { None };
-        Ok(Self { root, bin_dir, run_as })
+        let root = match (&run_as, blocked_ancestor(&requested)) {
+            (Some(_), Some(_)) => fallback_root(&requested),
+            _ => requested.clone(),
+        };
+        Ok(Self { root, bin_dir, run_as, requested })
+    }
+
+    /// The folder the configuration asked for (differs from [`Self::root`] when root's
+    /// cluster had to move where `postgres` can reach it).
+    pub fn requested_root(&self) -> &Path {
+        &self.requested
     }
 
     pub fn root(&self) -> &Path {
@@ -118,6 +137,26 @@ impl EmbeddedCluster {
         let data = self.data_dir();
         let socket_dir = self.socket_dir();
         fs::create_dir_all(&socket_dir).map_err(|e| io_err(&socket_dir, e))?;
+        if self.root != self.requested && !data.join("PG_VERSION").exists() {
+            let (blocked, mode) = blocked_ancestor(&self.requested).unwrap_or_default();
+            tracing::warn!(
+                requested = %self.requested.display(),
+                cluster = %self.root.display(),
+                "the private cluster runs as `postgres`, which cannot enter {} (mode {mode:o}): its data lives in {} instead (`caiji db status` shows it)",
+                blocked.display(),
+                self.root.display(),
+            );
+            // Whatever the umask, `postgres` must be able to enter the parent folder.
+            use std::os::unix::fs::PermissionsExt;
+            let _ = fs::set_permissions(ROOT_FALLBACK_DIR, fs::Permissions::from_mode(0o755));
+            // A pointer where the user looks for the archive.
+            if fs::create_dir_all(&self.requested).is_ok() {
+                let _ = fs::write(
+                    self.requested.join("WHERE.txt"),
+                    format!("caiji's private cluster for this folder lives in {}\n", self.root.display()),
+                );
+            }
+        }
         if let Some(user) = &self.run_as {
             self.check_traversable(user)?;
             // initdb and pg_ctl (run as `user`) write data/, run/ and server.log here.
@@ -299,6 +338,27 @@ fn find_bin_dir() -> Option<PathBuf> {
         .collect();
     versions.sort();
     versions.pop().map(|(_, bin)| bin)
+}
+
+/// The nearest folder above `path` that others cannot enter (no `x` for others), with its mode.
+fn blocked_ancestor(path: &Path) -> Option<(PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if let Ok(meta) = fs::metadata(d) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o001 == 0 {
+                return Some((d.to_path_buf(), mode));
+            }
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+fn fallback_root(requested: &Path) -> PathBuf {
+    let digest = crate::sha256_hex(requested.to_string_lossy().as_bytes());
+    Path::new(ROOT_FALLBACK_DIR).join(format!("pg-{}", &digest[..12]))
 }
 
 fn is_root() -> bool {

@@ -48,6 +48,13 @@ pub enum ArchiveError {
     /// this run fetched for it is not stored.
     #[error("the claim on {0} was taken over by another run")]
     ClaimLost(String),
+    /// The user's query was refused by PostgreSQL (syntax, unknown column, a write in a
+    /// read-only query): the message, position and hint, once.
+    #[error("query refused: {0}")]
+    Query(String),
+    /// The server cannot be reached: which one, and why.
+    #[error("cannot connect to PostgreSQL at {target}: {cause}")]
+    Unreachable { target: String, cause: String },
 }
 
 /// A connection pool to a migrated archive.
@@ -65,6 +72,17 @@ impl Archive {
         let options = PgConnectOptions::from_str(url)?
             .application_name("caiji")
             .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(30));
+        // One direct connection first: the pool would only say "pool timed out" after 10 s.
+        let target = match (options.get_host(), options.get_port()) {
+            (h, _) if h.starts_with('/') => format!("{h} (unix socket)"),
+            (h, p) => format!("{h}:{p}"),
+        };
+        match <sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await {
+            Ok(conn) => {
+                let _ = sqlx::Connection::close(conn).await;
+            }
+            Err(e) => return Err(ArchiveError::Unreachable { target, cause: e.to_string() }),
+        }
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))

@@ -30,7 +30,32 @@ impl Archive {
         sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
         let wrapped = format!("SELECT row_to_json(q)::text FROM ({sql}) q");
         // The user's SQL is the point of this command; the transaction is read-only.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(wrapped)).fetch_all(&mut *tx).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(wrapped)).fetch_all(&mut *tx).await.map_err(|e| {
+            match e.as_database_error().and_then(|d| d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()) {
+                // The user's mistake, said once: message, position in their query, hint.
+                Some(pg) => {
+                    let mut msg = pg.message().to_string();
+                    if let Some(sqlx::postgres::PgErrorPosition::Original(p)) = pg.position() {
+                        // The query was wrapped: point into what the user wrote.
+                        let offset = "SELECT row_to_json(q)::text FROM (".chars().count();
+                        msg.push_str(&format!(" (at character {})", p.saturating_sub(offset)));
+                    }
+                    if let Some(hint) = pg.hint() {
+                        msg.push_str(&format!("; hint: {hint}"));
+                    }
+                    if sql.split_whitespace().next().is_some_and(|w| {
+                        !w.eq_ignore_ascii_case("select")
+                            && !w.eq_ignore_ascii_case("with")
+                            && !w.eq_ignore_ascii_case("values")
+                            && !w.eq_ignore_ascii_case("table")
+                    }) {
+                        msg.push_str("; `caiji sql` runs one read-only SELECT");
+                    }
+                    ArchiveError::Query(msg)
+                }
+                None => ArchiveError::Database(e),
+            }
+        })?;
         tx.rollback().await?;
         let mut out = QueryResult::default();
         for row in rows {

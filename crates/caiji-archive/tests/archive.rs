@@ -92,6 +92,34 @@ async fn concurrent_starts_share_one_private_cluster() {
     assert_eq!(c2.status().unwrap(), ClusterStatus::Stopped);
 }
 
+/// As root in a mode-700 folder (a clone under /root), the private cluster cannot live there
+/// (its server runs as `postgres`): it moves under /var/lib/caiji, says where, and works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_in_a_private_folder_gets_a_cluster_postgres_can_reach() {
+    let running_as_root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    if !running_as_root.unwrap_or(false) {
+        eprintln!("not root: the fallback does not apply (the server runs as this user)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let requested = dir.path().join("project/.caiji/pg");
+    let cluster = EmbeddedCluster::new(&requested).expect("binaries");
+    assert!(cluster.root().starts_with(caiji_archive::embedded::ROOT_FALLBACK_DIR), "{:?}", cluster.root());
+    assert_eq!(cluster.requested_root(), requested.as_path());
+    let url = cluster.ensure_running().await.expect("the cluster starts");
+    let archive = caiji_archive::Archive::connect(&url).await.expect("connect + migrate");
+    let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(archive.pool()).await.unwrap();
+    assert_eq!(one, 1);
+    archive.pool().close().await;
+    let pointer = std::fs::read_to_string(requested.join("WHERE.txt")).expect("a pointer where the user looks");
+    assert!(pointer.contains(&cluster.root().display().to_string()), "{pointer}");
+    // The same folder finds the same cluster again.
+    assert_eq!(EmbeddedCluster::new(&requested).unwrap().root(), cluster.root());
+    assert!(cluster.stop().unwrap());
+    std::fs::remove_dir_all(cluster.root()).ok();
+}
+
 /// An archive written by schema version 2 (texts inside each extraction row) keeps every text,
 /// paragraph and version through the move of texts into `texts`, under the same public names.
 #[tokio::test]

@@ -145,7 +145,21 @@ pub async fn crawl(
     match fatal {
         Some(e) => Err(e),
         None => {
-            tracing::info!(run_id, outcome = %outcome, reason = reason.as_deref(), "crawl finished");
+            let total = |f: fn(&SiteCounts) -> u64| sites_counts.values().map(f).sum::<u64>();
+            tracing::info!(
+                run_id,
+                outcome = outcome.as_str(),
+                reason = reason.as_deref(),
+                fetched = total(|c| c.fetched),
+                ok = total(|c| c.ok),
+                gone = total(|c| c.gone),
+                failed = total(|c| c.failed),
+                refused = total(|c| c.refused),
+                deferred = total(|c| c.deferred),
+                articles = total(|c| c.articles),
+                extracted = total(|c| c.extracted),
+                "crawl finished"
+            );
             Ok(CrawlSummary { run_id, sites: sites_counts, outcome, reason })
         }
     }
@@ -176,7 +190,7 @@ async fn run_sites(
     if resumed > 0 {
         tracing::info!(resumed, "resuming URLs left in progress by an interrupted crawl");
     }
-    tracing::info!(run_id = lease.run_id(), sites = ?names, replay = opts.replay.is_some(), "crawl started");
+    tracing::info!(run_id = lease.run_id(), sites = %names.join(","), replay = opts.replay.is_some(), "crawl started");
 
     let progress = (opts.progress && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new_spinner();

@@ -41,6 +41,15 @@ pub enum CrawlError {
     Fetch(#[from] caiji_fetch::FetchError),
     #[error("replay server: {0}")]
     Replay(String),
+    /// A command line that cannot be carried out as given (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// `caiji db status`: the private cluster is not running (exit 1).
+    #[error("the private cluster is not running")]
+    NotRunning,
+    /// Writing the command's output failed (a closed pipe, a full disk).
+    #[error("writing output: {0}")]
+    Output(String),
 }
 
 impl CrawlError {

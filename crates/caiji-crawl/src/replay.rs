@@ -86,7 +86,7 @@ impl ReplayServer {
                 tracing::error!(error = %e, "replay server stopped");
             }
         });
-        tracing::info!(%addr, hosts = ?hosts, "replay server started");
+        tracing::info!(%addr, hosts = %hosts.join(","), "replay server started");
         Ok(Self { addr, hosts, state, task })
     }
 

@@ -110,6 +110,22 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::HttpStatus => "http_status",
+            Self::TooLarge => "too_large",
+            Self::Timeout => "timeout",
+            Self::RedirectLoop => "redirect_loop",
+            Self::TooManyRedirects => "too_many_redirects",
+            Self::NetworkError => "network_error",
+            Self::Disallowed => "disallowed",
+            Self::RobotsUnavailable => "robots_unavailable",
+            Self::RedirectOffSite => "redirect_off_site",
+            Self::AddressRefused => "address_refused",
+        }
+    }
+
     /// Whether a request was sent at all (robots refusals and outages send none).
     pub fn requested(self) -> bool {
         !matches!(self, Self::Disallowed | Self::RobotsUnavailable)
@@ -293,7 +309,7 @@ impl Fetcher {
                 Some(wait) => tracing::info!(url = %url, wait_s = wait.as_secs_f64(), "Retry-After: host paused"),
                 None => {
                     let wait = backoff(self.config.retry_base_delay, attempts);
-                    tracing::debug!(url = %url, attempt = attempts, wait_ms = wait.as_millis() as u64, outcome = ?result.outcome, "retrying");
+                    tracing::debug!(url = %url, attempt = attempts, wait_ms = wait.as_millis() as u64, outcome = result.outcome.as_str(), "retrying");
                     tokio::time::sleep(wait).await;
                 }
             }

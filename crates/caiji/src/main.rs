@@ -22,11 +22,12 @@ EXIT CODES:
     1    done with failures, or incomplete: some fetches failed (timeouts, 5xx after retries,
          refused bodies, ...), or some hosts were deferred because their robots.txt was
          unavailable (their URLs stay pending for the next run); all recorded in the archive
-    2    bad configuration or command line
+    2    bad configuration or command line (a query `caiji sql` cannot run included)
     3    another caiji crawl holds the lock for one of the sites (nothing was done)
     4    runtime failure: database unreachable or gone mid-run, lock lost, archive error
     130  interrupted by SIGINT (in-flight URLs released, run recorded `interrupted`)
-    143  interrupted by SIGTERM (likewise)";
+    143  interrupted by SIGTERM (likewise)
+`caiji db status` exits 0 when the private cluster runs, 1 when it does not.";
 
 /// Exit codes (also in `--help` and the README).
 mod exit {
@@ -182,6 +183,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> u8 {
+    // In JSON mode every line caiji writes is JSON, summaries included (cron appends stdout and
+    // stderr to one file).
+    let json = matches!(cli.log_format, LogFormat::Json);
     match cli.command {
         Command::Parse(args) => match parse::run(&cli.config, args) {
             Ok(code) => code,
@@ -217,7 +221,7 @@ async fn run(cli: Cli) -> u8 {
             let signal = stop_on_signals(&opts.cancel);
             match crawl(&config, &opts).await {
                 Ok(summary) => {
-                    print_crawl_summary(&summary);
+                    print_crawl_summary(&summary, json);
                     crawl_exit_code(&summary, &signal)
                 }
                 Err(e) => report(&e),
@@ -246,7 +250,7 @@ async fn run(cli: Cli) -> u8 {
             let signal = stop_on_signals(&opts.cancel);
             let code = match crawl(&config, &opts).await {
                 Ok(summary) => {
-                    print_crawl_summary(&summary);
+                    print_crawl_summary(&summary, json);
                     crawl_exit_code(&summary, &signal)
                 }
                 Err(e) => return report(&e),
@@ -296,7 +300,7 @@ async fn run(cli: Cli) -> u8 {
             .await;
             match result {
                 Ok(summary) => {
-                    print_rerun_summary(&summary);
+                    print_rerun_summary(&summary, json);
                     if summary.failed.is_empty() { exit::DONE } else { exit::DONE_WITH_FAILURES }
                 }
                 Err(e) => report(&e),
@@ -304,20 +308,15 @@ async fn run(cli: Cli) -> u8 {
         }
         Command::Diff(args) => match diff(&cli.config, args).await {
             Ok(()) => exit::DONE,
-            Err(e) => {
-                tracing::error!("{e:#}");
-                exit::RUNTIME
-            }
+            Err(e) => report(&e),
         },
         Command::Sql(args) => match sql(&cli.config, args).await {
             Ok(()) => exit::DONE,
-            Err(e) => {
-                tracing::error!("{e:#}");
-                exit::RUNTIME
-            }
+            Err(e) => report(&e),
         },
         Command::Db { action } => match db(&cli.config, action).await {
             Ok(()) => exit::DONE,
+            Err(CrawlError::NotRunning) => exit::DONE_WITH_FAILURES,
             Err(e) => report(&e),
         },
     }
@@ -375,17 +374,31 @@ fn stop_on_signals(cancel: &caiji_crawl::CancellationToken) -> std::sync::Arc<st
     code
 }
 
+/// The one mapping from an error's kind to the exit code, for every command.
 fn report(e: &CrawlError) -> u8 {
     tracing::error!("{e}");
+    exit_code(e)
+}
+
+fn exit_code(e: &CrawlError) -> u8 {
+    use caiji_archive::ArchiveError;
     match e {
-        CrawlError::Config(_) => exit::BAD_CONFIG,
-        e if e.is_lock_held() => exit::LOCK_HELD,
+        CrawlError::Config(_) | CrawlError::Usage(_) | CrawlError::Archive(ArchiveError::Query(_)) => exit::BAD_CONFIG,
+        CrawlError::Archive(ArchiveError::LockHeld(_)) => exit::LOCK_HELD,
+        CrawlError::NotRunning => exit::DONE_WITH_FAILURES,
         _ => exit::RUNTIME,
     }
 }
 
 #[allow(clippy::print_stdout)] // the CLI's output is for the user
-fn print_crawl_summary(s: &caiji_crawl::CrawlSummary) {
+fn print_crawl_summary(s: &caiji_crawl::CrawlSummary, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"summary": "crawl", "run_id": s.run_id, "outcome": s.outcome, "reason": s.reason, "sites": s.sites})
+        );
+        return;
+    }
     match &s.reason {
         Some(why) => println!("crawl run {} finished: {} ({why})", s.run_id, s.outcome),
         None => println!("crawl run {} finished: {}", s.run_id, s.outcome),
@@ -403,7 +416,16 @@ fn print_crawl_summary(s: &caiji_crawl::CrawlSummary) {
 }
 
 #[allow(clippy::print_stdout)]
-fn print_rerun_summary(s: &caiji_crawl::rerun::RerunSummary) {
+fn print_rerun_summary(s: &caiji_crawl::rerun::RerunSummary, json: bool) {
+    if json {
+        let mut v = serde_json::to_value(s).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("summary".into(), "extract".into());
+            o.insert("peak_rss_mb".into(), peak_rss_mb().into());
+        }
+        println!("{v}");
+        return;
+    }
     println!(
         "extract run {}: examined {}, extracted {}, skipped {} (up to date), changed {}, unchanged {}, first {}, failed {} in {:.1}s ({:.0} captures/s){}",
         s.run_id,
@@ -433,25 +455,30 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-async fn diff(config_path: &std::path::Path, args: DiffArgs) -> anyhow::Result<()> {
+async fn diff(config_path: &std::path::Path, args: DiffArgs) -> Result<(), CrawlError> {
     let config = Config::load(config_path)?;
     let (archive, _) = DatabaseTarget::from_config(&config)?.open().await?;
     let versions = archive.extractor_versions(&args.extractor).await?;
     let to = args.to.or_else(|| versions.first().cloned());
     let from = args.from.or_else(|| versions.iter().find(|v| Some(*v) != to.as_ref()).cloned());
     let (Some(from), Some(to)) = (from, to) else {
-        anyhow::bail!("`{}` has fewer than two versions in the archive (found: {versions:?})", args.extractor);
+        return Err(CrawlError::Usage(format!(
+            "`{}` has fewer than two versions in the archive (found: {versions:?})",
+            args.extractor
+        )));
     };
     let (compared, changed, sample) = archive.version_diff(&args.extractor, &from, &to, args.limit).await?;
-    report::print_diff(&args.extractor, &from, &to, compared, changed, &sample, &mut std::io::stdout().lock())?;
+    report::print_diff(&args.extractor, &from, &to, compared, changed, &sample, &mut std::io::stdout().lock())
+        .map_err(|e| CrawlError::Output(e.to_string()))?;
     Ok(())
 }
 
-async fn sql(config_path: &std::path::Path, args: SqlArgs) -> anyhow::Result<()> {
+async fn sql(config_path: &std::path::Path, args: SqlArgs) -> Result<(), CrawlError> {
     let config = Config::load(config_path)?;
     let (archive, _) = DatabaseTarget::from_config(&config)?.open().await?;
     let result = archive.query_json(&args.query).await?;
-    report::print_query(&result, args.format, &mut std::io::stdout().lock())?;
+    report::print_query(&result, args.format, &mut std::io::stdout().lock())
+        .map_err(|e| CrawlError::Output(e.to_string()))?;
     Ok(())
 }
 
@@ -496,8 +523,15 @@ async fn db(config_path: &std::path::Path, action: DbAction) -> Result<(), Crawl
             }
         },
         DbAction::Status => match &target {
-            DatabaseTarget::Embedded(c) => println!("{:?} ({})", c.status()?, c.root().display()),
-            DatabaseTarget::Url(u) => println!("external server: {u}"),
+            DatabaseTarget::Embedded(c) => {
+                let status = c.status()?;
+                println!("{status:?} ({})", c.root().display());
+                if status != caiji_archive::ClusterStatus::Running {
+                    // Like `pg_ctl status`: scripts can test whether the archive is up.
+                    return Err(CrawlError::NotRunning);
+                }
+            }
+            DatabaseTarget::Url(u) => println!("external server: {}", redact_password(u)),
         },
         DbAction::Url => {
             let url = target.url().await?;
@@ -511,15 +545,31 @@ async fn db(config_path: &std::path::Path, action: DbAction) -> Result<(), Crawl
     Ok(())
 }
 
+/// `postgresql://user:secret@host/db` → `postgresql://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 fn init_logging(format: LogFormat, verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
         0 => "info,sqlx=warn,html5ever=error",
-        1 => "debug,sqlx=warn,hyper=info,reqwest=info,html5ever=error",
+        1 => "debug,sqlx=warn,hyper=info,reqwest=info,html5ever=error,selectors=warn",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    // Colours only for a person at a terminal: escape codes in a cron log are noise.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),

@@ -173,3 +173,101 @@ async fn signals_are_recorded_and_killed_runs_marked_abandoned() {
     assert_eq!(outcome, "abandoned");
     assert!(error.is_some());
 }
+
+/// One mapping from error kind to exit code, whatever the command: a bad config is 2, an
+/// unreachable database 4 (naming the server), a refused query 2 with its message once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_are_one_mapping_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("caiji.toml");
+    std::fs::write(&bad, "[fetch]\nno_such_key = 1\n").unwrap();
+    let commands: [&[&str]; 7] = [
+        &["crawl"],
+        &["extract", "--rerun"],
+        &["diff", "--extractor", "dede"],
+        &["sql", "SELECT 1"],
+        &["db", "url"],
+        &["db", "status"],
+        &["demo"],
+    ];
+    for args in commands {
+        let out = caiji().arg("--config").arg(&bad).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "bad config, {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let unreachable = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2";
+    for args in [
+        &["crawl", "--site", "dede", "--replay", "fixtures/sites"][..],
+        &["sql", "SELECT 1"],
+        &["diff", "--extractor", "dede"],
+        &["extract", "--rerun"],
+    ] {
+        let out = caiji().args(args).env("DATABASE_URL", unreachable).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "unreachable database, {args:?}: {stderr}");
+        assert!(stderr.contains("127.0.0.1:1"), "{args:?}: the server is not named: {stderr}");
+    }
+
+    let db = TestDb::new().await.expect("test database");
+    for (query, says) in
+        [("DELETE FROM captures", "read-only"), ("SELEC 1", "syntax error"), ("SELECT nope FROM captures", "nope")]
+    {
+        let out = caiji().args(["sql", query]).env("DATABASE_URL", &db.url).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{query}: {stderr}");
+        assert_eq!(stderr.matches(says).count(), 1, "{query}: said once: {stderr}");
+    }
+    let out = caiji().args(["diff", "--extractor", "dede"]).env("DATABASE_URL", &db.url).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = caiji().args(["sql", "SELECT 1 AS one"]).env("DATABASE_URL", &db.url).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+
+    // `db status` never prints a password.
+    let out =
+        caiji().args(["db", "status"]).env("DATABASE_URL", "postgresql://u:hunter2@db.invalid/x").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("hunter2") && stdout.contains("db.invalid"), "{stdout}");
+}
+
+/// `--log-format json`, as the README's crontab line runs it (stdout and stderr into one
+/// file): every line is a JSON object, one per fetch at the default level with typed fields,
+/// the summary included, and no terminal colour codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_mode_writes_only_typed_json_lines() {
+    let db = TestDb::new().await.expect("test database");
+    let out = caiji()
+        .args([
+            "--log-format",
+            "json",
+            "crawl",
+            "--site",
+            "dede",
+            "--replay",
+            "fixtures/sites",
+            "--min-interval-ms",
+            "5",
+        ])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut all = String::from_utf8_lossy(&out.stderr).into_owned();
+    all.push_str(&String::from_utf8_lossy(&out.stdout));
+    assert!(!all.contains('\u{1b}'), "ANSI escape codes in a log file");
+    let lines: Vec<serde_json::Value> =
+        all.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}"))).collect();
+    let fetches: Vec<&serde_json::Value> = lines.iter().filter(|l| l["message"] == "fetched").collect();
+    let captures: i64 = sqlx::query_scalar("SELECT count(*) FROM captures WHERE url NOT LIKE '%/robots.txt'")
+        .fetch_one(db.archive.pool())
+        .await
+        .unwrap();
+    assert_eq!(fetches.len() as i64, captures, "one line per fetch");
+    for f in &fetches {
+        assert!(f["status"].is_u64(), "{f}");
+        assert!(f["ms"].is_u64() && f["url"].is_string() && f["outcome"].is_string(), "{f}");
+    }
+    let summary = lines.iter().find(|l| l["summary"] == "crawl").expect("the summary, as one JSON object");
+    assert_eq!(summary["outcome"], "done");
+    assert!(summary["sites"]["dede"]["articles"].as_u64().unwrap_or(0) > 0, "{summary}");
+    let finished = lines.iter().find(|l| l["message"] == "crawl finished").expect("finish line");
+    assert!(finished["fetched"].is_u64() && finished["articles"].is_u64(), "{finished}");
+}

@@ -4,6 +4,10 @@
 demo:
     cargo run --release -p caiji -- demo
 
+# put `caiji` on PATH (~/.cargo/bin)
+install:
+    cargo install --path crates/caiji --locked
+
 # every test (real PostgreSQL, loopback HTTP)
 test:
     scripts/install-deps.sh && cargo test --workspace

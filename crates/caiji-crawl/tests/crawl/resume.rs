@@ -1,13 +1,11 @@
 //! A crawl killed mid-way and run again: no article captured twice, none missing.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use caiji_archive::testing::TestDb;
 use caiji_crawl::replay::ReplayServer;
 use caiji_crawl::{CrawlOptions, crawl};
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aborted_crawl_resumes_without_duplicates_or_gaps() {

@@ -1,15 +1,13 @@
 //! The spine end to end: the five recorded sites crawled from loopback into a real PostgreSQL.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::support::*;
 use caiji_archive::testing::TestDb;
 use caiji_crawl::replay::ReplayServer;
 use caiji_crawl::{CrawlOptions, crawl};
 use regex::Regex;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_crawl_archives_every_fixture_article_once_politely() {

@@ -1,7 +1,7 @@
 //! Every fixture article, through its site's extractor, equals the gold record a careful human
 //! made (title, date, author, every paragraph).
 
-mod common;
+use crate::common;
 
 use caiji_extract::{Registry, extract_bytes};
 

@@ -1,7 +1,7 @@
 //! Bad input never panics and always yields a flagged record: random bytes, truncated pages,
 //! pages whose site container was removed.
 
-mod common;
+use crate::common;
 
 use caiji_extract::{Flag, Registry, extract_bytes};
 use proptest::prelude::*;

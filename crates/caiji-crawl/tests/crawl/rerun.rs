@@ -1,12 +1,10 @@
 //! `extract --rerun` over an archive built from the fixture crawl: no network, every older
 //! version kept, up-to-date captures skipped, deterministic, resumable.
 
-mod support;
-
+use crate::support::*;
 use caiji_archive::testing::TestDb;
 use caiji_crawl::rerun::{RerunOptions, rerun};
 use caiji_extract::{Registry, extract_bytes};
-use support::*;
 
 async fn count(db: &TestDb, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(db.archive.pool()).await.unwrap()

@@ -2,11 +2,11 @@
 //! an extractor outputs without bumping its version fails here.
 //!
 //! A new version records its snapshots with `CAIJI_BLESS=1 cargo test -p caiji-extract --test
-//! snapshots`; commit them with the version bump. Snapshots of older versions stay as history.
+//! extract snapshots`; commit them with the version bump. Snapshots of older versions stay as history.
 //! (Blessing never overwrites a snapshot that exists: changed output under an existing version
 //! is always a failure.)
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -1,13 +1,11 @@
 //! Every example query in docs/schema.md runs against an archive built from the fixture crawl,
 //! and its result is asserted here. A query in the doc without an assertion fails the test.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::support::*;
 use caiji_archive::{CaptureOutcome, NewCapture};
 use serde_json::Value;
-use support::*;
 
 /// (name, sql) of every example in the doc, in order.
 fn doc_queries() -> Vec<(String, String)> {

@@ -1,0 +1,11 @@
+//! caiji-crawl's integration tests, as one binary with a module per subject (as ripgrep and
+//! cargo do): one link of the whole dependency tree instead of one per file.
+
+mod support;
+
+mod faults;
+mod replay_crawl;
+mod rerun;
+mod resume;
+mod schema_doc;
+mod unattended;

@@ -5,7 +5,7 @@
 # baselines measured in the same run, since these machines are noisy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pages=${1:-../shared/bench/cwced-zh/html}
+pages=${1:-bench/cwced-zh/html}
 seconds=${SECONDS_PER_TOOL:-3}
 venv=target/bench-venv
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import trafilatura, readability, resiliparse' 2>/dev/null; then

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 caiji=${CAIJI:-target/release/caiji}
-bench=${BENCH:-../shared/bench/cwced-zh}
+bench=${BENCH:-bench/cwced-zh}
 out=target/eval-generic-meta
 rm -rf "$out" && mkdir -p "$out"
 "$caiji" parse --site generic --format json --out "$out" "$bench/html"

@@ -4,11 +4,11 @@
 # scripts/eval-generic.sh. Pages are decoded by caiji's charset pipeline for both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench=${BENCH:-../shared/bench/cwced-zh}
+bench=${BENCH:-bench/cwced-zh}
 out=${1:-target/eval-peers}
 cargo build -q --release --manifest-path bench/peers/Cargo.toml --target-dir target/peers
 rm -rf "$out"
 target/peers/release/caiji-peers text "$bench/html" "$out"
 for tool in "$out"/*/; do
-  echo "$(basename "$tool"): $(python3 "${SCORER:-../shared/tools/score_text.py}" "$bench/gold" "$tool" | tail -1)"
+  echo "$(basename "$tool"): $(python3 "${SCORER:-tools/score_text.py}" "$bench/gold" "$tool" | tail -1)"
 done

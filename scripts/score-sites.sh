@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs `caiji parse` over every fixture site's pages and scores the records against the gold
-# with the shared scorer (char F1, paragraph F1, titles, dates).
+# with the project's scorer (tools/, a copy of the shared one) (char F1, paragraph F1, titles, dates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 caiji=${CAIJI:-target/release/caiji}
 out=${1:-target/eval-sites}
-scorer=${SCORER:-../shared/tools/score_sites.py}
+scorer=${SCORER:-tools/score_sites.py}
 rm -rf "$out"
 for dir in fixtures/sites/*/; do
   site=$(basename "$dir")

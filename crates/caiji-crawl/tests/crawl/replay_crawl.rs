@@ -25,9 +25,9 @@ async fn replay_crawl_archives_every_fixture_article_once_politely() {
     assert_eq!(summary.outcome, caiji_archive::RunOutcome::Done, "{summary:?}");
     let pool = db.archive.pool();
 
-    // Each of the 10 fixture articles exactly once, bodies byte-identical to the files.
+    // Each fixture article exactly once, bodies byte-identical to the files.
     let articles = fixture_articles();
-    assert_eq!(articles.len(), 10);
+    assert!(!articles.is_empty());
     for (site, url, file) in &articles {
         let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
             "SELECT c.site, b.content FROM captures c JOIN bodies b ON b.sha256 = c.body_sha256
@@ -46,7 +46,7 @@ async fn replay_crawl_archives_every_fixture_article_once_politely() {
         .fetch_one(pool)
         .await
         .expect("documents");
-    assert_eq!((docs, sites), (10, 5));
+    assert_eq!((docs as usize, sites as usize), (articles.len(), fixture_sites().len()));
 
     // fanwen says gb2312; its bytes are GB18030 with characters GB2312 lacks: 來 and the em
     // dash — (a GB2312 decoder turns it into ―) in 1562047's gold text.
@@ -75,25 +75,19 @@ async fn replay_crawl_archives_every_fixture_article_once_politely() {
         "the broad fanwen config should have met /member/ links: {disallowed:?}"
     );
     let requests = server.requests();
-    let robots: HashMap<&str, Vec<String>> = [
-        ("www.fanwen.example", "fanwen"),
-        ("m.wnwk.com", "wnwk"),
-        ("www.bjxhtouch.com", "dede"),
-        ("www.328job.com", "job328"),
-        ("ttnews.xyz", "ttnews"),
-    ]
-    .into_iter()
-    .map(|(host, site)| {
-        let text = std::fs::read_to_string(fixtures().join(site).join("pages/robots.txt")).expect("robots");
-        let prefixes = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("Disallow:"))
-            .map(|p| p.trim().trim_end_matches('*').to_string())
-            .filter(|p| !p.is_empty() && !p.contains('*'))
-            .collect();
-        (host, prefixes)
-    })
-    .collect();
+    let robots: HashMap<String, Vec<String>> = fixture_sites()
+        .into_iter()
+        .map(|site| {
+            let text = std::fs::read_to_string(site.dir.join("pages/robots.txt")).unwrap_or_default();
+            let prefixes = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("Disallow:"))
+                .map(|p| p.trim().trim_end_matches('*').to_string())
+                .filter(|p| !p.is_empty() && !p.contains('*'))
+                .collect();
+            (site.host, prefixes)
+        })
+        .collect();
     for r in &requests {
         for prefix in &robots[r.host.as_str()] {
             assert!(!r.path.starts_with(prefix.as_str()), "requested disallowed {}{}", r.host, r.path);

@@ -13,11 +13,12 @@ async fn count(db: &TestDb, sql: &'static str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rerun_skips_up_to_date_keeps_old_versions_and_is_deterministic() {
     let (db, config) = crawled().await;
-    assert_eq!(count(&db, "SELECT count(*) FROM extractions").await, 10);
+    let n = fixture_articles().len() as i64;
+    assert_eq!(count(&db, "SELECT count(*) FROM extractions").await, n);
 
     // Nothing changed since the crawl: everything is up to date.
     let s = rerun(&config, &db.archive, &db.url, &RerunOptions::default()).await.unwrap();
-    assert_eq!((s.examined, s.skipped, s.extracted), (10, 10, 0), "{s:?}");
+    assert_eq!((s.examined as i64, s.skipped as i64, s.extracted), (n, n, 0), "{s:?}");
 
     let word_hits = "SELECT count(*) FROM documents d JOIN search_texts s ON s.sha256 = d.text_sha256
                      WHERE s.words @@ to_tsquery('simple', '改革')";
@@ -28,12 +29,12 @@ async fn rerun_skips_up_to_date_keeps_old_versions_and_is_deterministic() {
     let forced =
         RerunOptions { force: true, batch_size: 3, arguments: serde_json::json!({"t": 1}), ..Default::default() };
     let s = rerun(&config, &db.archive, &db.url, &forced).await.unwrap();
-    assert_eq!((s.examined, s.extracted, s.unchanged, s.changed), (10, 10, 10, 0), "{s:?}");
-    assert_eq!(count(&db, "SELECT count(*) FROM extractions").await, 20);
-    assert_eq!(count(&db, "SELECT count(*) FROM documents").await, 10);
+    assert_eq!((s.examined as i64, s.extracted as i64, s.unchanged as i64, s.changed), (n, n, n, 0), "{s:?}");
+    assert_eq!(count(&db, "SELECT count(*) FROM extractions").await, 2 * n);
+    assert_eq!(count(&db, "SELECT count(*) FROM documents").await, n);
     // Unchanged texts keep their (single) search row: the new rows are still found by word.
     assert_eq!(count(&db, word_hits).await, hits_before);
-    assert_eq!(count(&db, "SELECT count(*) FROM search_texts").await, 10);
+    assert_eq!(count(&db, "SELECT count(*) FROM search_texts").await, n);
     assert_eq!(count(&db, "SELECT count(*) FROM extractions e WHERE NOT EXISTS (SELECT 1 FROM search_texts s WHERE s.sha256 = e.text_sha256)").await, 0);
 
     // Determinism: the parallel, batched rows equal a sequential in-test extraction, byte for byte.
@@ -48,7 +49,7 @@ async fn rerun_skips_up_to_date_keeps_old_versions_and_is_deterministic() {
     .fetch_all(db.archive.pool())
     .await
     .unwrap();
-    assert_eq!(rows.len(), 10);
+    assert_eq!(rows.len() as i64, n);
     let registry = Registry::default();
     for (extractor, url, ct, paragraphs, body, title) in rows {
         let (rec, _) = extract_bytes(registry.get(&extractor).unwrap(), &body, &url, ct.as_deref());
@@ -61,7 +62,7 @@ async fn rerun_skips_up_to_date_keeps_old_versions_and_is_deterministic() {
     }
     // Two extractions of each capture by the same version: identical text.
     let distinct_texts = count(&db, "SELECT count(DISTINCT (capture_id, md5(text))) FROM extractions").await;
-    assert_eq!(distinct_texts, 10);
+    assert_eq!(distinct_texts, n);
 
     // Another extractor over the same captures: first extraction by it, site filter honoured.
     let generic =
@@ -110,7 +111,11 @@ async fn forced_rerun_killed_midway_continues_without_doubling() {
     let opts = RerunOptions { force: true, arguments: args, ..Default::default() };
     let s = rerun(&config, &db.archive, &db.url, &opts).await.unwrap();
     assert_eq!(s.resumed_run, Some(killed));
-    assert_eq!((s.examined, s.skipped, s.extracted), (10, 4, 6), "{s:?}");
+    assert_eq!(
+        (s.examined as usize, s.skipped, s.extracted as usize),
+        (fixture_articles().len(), 4, fixture_articles().len() - 4),
+        "{s:?}"
+    );
     // Each capture now has exactly one extraction from the interrupted operation (old run or new).
     let per_capture: Vec<i64> = sqlx::query_scalar(
         "SELECT count(*) FROM extractions WHERE crawl_run_id IN ($1, $2) GROUP BY capture_id ORDER BY capture_id",
@@ -120,7 +125,7 @@ async fn forced_rerun_killed_midway_continues_without_doubling() {
     .fetch_all(db.archive.pool())
     .await
     .unwrap();
-    assert_eq!(per_capture, vec![1; 10]);
+    assert_eq!(per_capture, vec![1; fixture_articles().len()]);
     let outcome: String = sqlx::query_scalar("SELECT outcome FROM crawl_runs WHERE id = $1")
         .bind(killed)
         .fetch_one(db.archive.pool())

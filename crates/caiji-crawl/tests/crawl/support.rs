@@ -57,3 +57,36 @@ pub fn fixture_articles() -> Vec<(String, String, PathBuf)> {
     out.sort();
     out
 }
+
+/// One recorded site of `fixtures/sites/` (from its `site.toml`).
+pub struct FixtureSite {
+    pub name: String,
+    pub host: String,
+    pub dir: PathBuf,
+}
+
+/// Every recorded site, by name: tests derive sites and counts from here, so adding a site
+/// (docs/adding-a-site.md) needs no test edited.
+pub fn fixture_sites() -> Vec<FixtureSite> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(fixtures()).expect("fixtures") {
+        let dir = entry.expect("entry").path();
+        let Ok(text) = std::fs::read_to_string(dir.join("site.toml")) else { continue };
+        let t: toml::Table = toml::from_str(&text).expect("site.toml");
+        out.push(FixtureSite {
+            name: t["name"].as_str().expect("name").to_string(),
+            host: t["host"].as_str().expect("host").to_string(),
+            dir,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The expected (gold) record of a fixture article, from `expected/<path>.json`.
+pub fn expected_record(site: &str, url: &str) -> serde_json::Value {
+    let path = url::Url::parse(url).expect("url").path().trim_start_matches('/').to_string();
+    let file = fixtures().join(site).join("expected").join(format!("{path}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())))
+        .expect("expected record")
+}

@@ -52,3 +52,12 @@ pub fn pages() -> Vec<FixturePage> {
 pub fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
+
+/// `container_marker` of a fixture site's `site.toml`: the markup its extractor finds the
+/// content by.
+pub fn container_marker(site: &str) -> String {
+    let toml = std::fs::read_to_string(sites_dir().join(site).join("site.toml")).expect("site.toml");
+    toml.lines()
+        .find_map(|l| l.strip_prefix("container_marker = '").and_then(|r| r.split('\'').next()).map(str::to_string))
+        .unwrap_or_else(|| panic!("fixtures/sites/{site}/site.toml: no container_marker (docs/adding-a-site.md)"))
+}

@@ -138,8 +138,20 @@ impl SiteConfig {
         self.follow.iter().any(|r| r.is_match(url))
     }
 
+    /// Whether `host` (a URL's host, without port) is one of the site's hosts, whatever the
+    /// port (entries with a port match that host on that port only: see [`Self::owns_url`]).
     pub fn owns_host(&self, host: &str) -> bool {
-        self.file.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+        self.file.hosts.iter().any(|h| split_port(h).0.eq_ignore_ascii_case(host))
+    }
+
+    /// Whether `url` is on one of the site's hosts: `example.com` matches that host on any port,
+    /// `127.0.0.1:8765` or `[::1]:8080` that host on that port only.
+    pub fn owns_url(&self, url: &url::Url) -> bool {
+        let Some(host) = url.host_str() else { return false };
+        self.file.hosts.iter().any(|entry| {
+            let (h, port) = split_port(entry);
+            h.eq_ignore_ascii_case(host) && port.is_none_or(|p| url.port_or_known_default() == Some(p))
+        })
     }
 
     /// sha256 of everything that shapes this site's extraction output besides the code.
@@ -230,7 +242,7 @@ impl Config {
         for s in &self.sites {
             if let Some(ms) = s.file.min_interval_ms {
                 for h in &s.file.hosts {
-                    host_intervals.insert(h.clone(), Duration::from_millis(ms));
+                    host_intervals.insert(split_port(h).0.to_string(), Duration::from_millis(ms));
                 }
             }
         }
@@ -249,6 +261,17 @@ impl Config {
             obey_robots: true,
             allow_private_addresses: f.allow_private_addresses,
         }
+    }
+}
+
+/// `host:port` → (`host`, Some(port)); `host`, `[::1]` → (host, None).
+fn split_port(entry: &str) -> (&str, Option<u16>) {
+    match entry.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && (!h.contains(':') || h.ends_with(']')) => match p.parse() {
+            Ok(port) => (h, Some(port)),
+            Err(_) => (entry, None),
+        },
+        _ => (entry, None),
     }
 }
 
@@ -277,7 +300,12 @@ fn load_site(path: &Path) -> Result<SiteConfig, CrawlError> {
     }
     for u in file.start_urls.iter().chain(&file.sitemaps) {
         let parsed = url::Url::parse(u).map_err(|e| bad(format!("start URL {u:?}: {e}")))?;
-        if !parsed.host_str().is_some_and(|h| file.hosts.iter().any(|x| x.eq_ignore_ascii_case(h))) {
+        let owned = file.hosts.iter().any(|entry| {
+            let (h, port) = split_port(entry);
+            parsed.host_str().is_some_and(|x| h.eq_ignore_ascii_case(x))
+                && port.is_none_or(|p| parsed.port_or_known_default() == Some(p))
+        });
+        if !owned {
             return Err(bad(format!("start URL {u} is not on one of the site's hosts")));
         }
     }

@@ -382,7 +382,7 @@ async fn seed_urls(ctx: &RunContext<'_>, site: &SiteConfig) -> Vec<NewUrl> {
     }
     if let Some(first) = site.file.start_urls.first().and_then(|u| Url::parse(u).ok()) {
         for sm in ctx.fetcher.robots_sitemaps(&first).await {
-            if Url::parse(&sm).ok().and_then(|u| u.host_str().map(|h| site.owns_host(h))).unwrap_or(false) {
+            if Url::parse(&sm).ok().is_some_and(|u| site.owns_url(&u)) {
                 push(&sm, UrlKind::Sitemap);
             }
         }
@@ -400,7 +400,7 @@ async fn fetch_and_analyze(
     let Ok(url) = Url::parse(&item.url) else {
         return Disposition::Settled { state: FrontierState::Failed, reason: "unparsable URL".into() };
     };
-    let fetched = ctx.fetcher.fetch_within(&url, &|h: &str| site.owns_host(h)).await;
+    let fetched = ctx.fetcher.fetch_within(&url, &|u: &Url| site.owns_url(u)).await;
     match fetched.outcome {
         Outcome::Disallowed => {
             return Disposition::Settled {
@@ -523,7 +523,7 @@ fn dispose(site: &SiteConfig, item: &FrontierItem, run_id: i64, fetched: Fetched
     let discovered: Vec<NewUrl> = analysis
         .links
         .into_iter()
-        .filter(|u| u.host_str().is_some_and(|h| site.owns_host(h)))
+        .filter(|u| site.owns_url(u))
         .filter_map(|u| {
             let kind = if site.is_article(u.as_str()) {
                 UrlKind::Article
@@ -603,8 +603,7 @@ async fn store(
 /// Archives the robots.txt fetches made so far, each under the site owning its host.
 async fn store_robots_fetches(ctx: &RunContext<'_>, default_site: &str) -> Result<(), ArchiveError> {
     for f in ctx.fetcher.take_robots_fetches() {
-        let host = f.url.host_str().unwrap_or_default();
-        let site = ctx.all_sites.iter().find(|s| s.owns_host(host)).map(|s| s.name()).unwrap_or(default_site);
+        let site = ctx.all_sites.iter().find(|s| s.owns_url(&f.url)).map(|s| s.name()).unwrap_or(default_site);
         let canonical = canon::canonicalize(&f.url).map(|u| u.to_string()).unwrap_or_else(|| f.url.to_string());
         let capture = capture_of(&f, site, &canonical, ctx.run_id, f.header("content-type").map(str::to_string), None);
         ctx.archive.store_capture(&capture, None, None).await?;

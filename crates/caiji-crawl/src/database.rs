@@ -37,4 +37,27 @@ impl DatabaseTarget {
         let url = self.url().await?;
         Ok((Archive::connect(&url).await?, url))
     }
+
+    /// Like [`Self::open`], for commands that only read the archive (`sql`, `diff`,
+    /// `extract --rerun`, `db url`): a private cluster that does not exist yet is an error
+    /// naming the folder, never a new, empty archive answering 0 rows.
+    pub async fn open_existing(&self) -> Result<(Archive, String), CrawlError> {
+        self.require_existing()?;
+        self.open().await
+    }
+
+    /// An error when the private cluster's folder holds no archive.
+    pub fn require_existing(&self) -> Result<(), CrawlError> {
+        if let Self::Embedded(c) = self
+            && c.status()? == caiji_archive::ClusterStatus::NotInitialised
+        {
+            let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+            return Err(CrawlError::Usage(format!(
+                "no archive in {} (database.data_dir is relative to the working directory, here {cwd}): \
+                 run caiji from the project folder, or pass --data-dir / set CAIJI_DATA_DIR",
+                c.requested_root().display()
+            )));
+        }
+        Ok(())
+    }
 }

@@ -271,13 +271,13 @@ impl Fetcher {
 
     /// Fetches `url` politely: robots, rate limit, retries, redirects, limits; any host.
     pub async fn fetch(&self, url: &Url) -> Fetched {
-        self.fetch_within(url, &|_: &str| true).await
+        self.fetch_within(url, &|_: &Url| true).await
     }
 
-    /// Fetches `url` politely, following redirects only to hosts for which `in_scope` holds
+    /// Fetches `url` politely, following redirects only to URLs for which `in_scope` holds
     /// (a site's own hosts); a redirect elsewhere ends the fetch as
     /// [`Outcome::RedirectOffSite`], its chain recorded.
-    pub async fn fetch_within(&self, url: &Url, in_scope: &(dyn Fn(&str) -> bool + Sync)) -> Fetched {
+    pub async fn fetch_within(&self, url: &Url, in_scope: &(dyn Fn(&Url) -> bool + Sync)) -> Fetched {
         let started = Instant::now();
         let fetched_at = Utc::now();
         let mut attempts = 0;
@@ -316,7 +316,7 @@ impl Fetcher {
         }
     }
 
-    async fn fetch_once(&self, url: &Url, in_scope: &(dyn Fn(&str) -> bool + Sync)) -> Fetched {
+    async fn fetch_once(&self, url: &Url, in_scope: &(dyn Fn(&Url) -> bool + Sync)) -> Fetched {
         let mut current = url.clone();
         let mut chain: Vec<Hop> = Vec::new();
         let mut out = Fetched {
@@ -413,7 +413,7 @@ impl Fetcher {
                     return out;
                 }
                 let next_host = next.host_str().unwrap_or_default();
-                if !in_scope(next_host) {
+                if !in_scope(&next) {
                     out.outcome = Outcome::RedirectOffSite;
                     out.error = Some(format!("redirect to a host not in the site's hosts: {next_host} ({next})"));
                     out.redirect_chain = chain;

@@ -46,6 +46,10 @@ struct Cli {
     /// Global configuration file; site files live in its `sites/` folder.
     #[arg(long, global = true, env = "CAIJI_CONFIG", default_value = "config/caiji.toml")]
     config: PathBuf,
+    /// The private cluster's folder (overrides `database.data_dir`; relative to the working
+    /// directory).
+    #[arg(long, global = true, env = "CAIJI_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// Log format on stderr: readable text or JSON lines (for cron and log shippers).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -149,7 +153,8 @@ struct CrawlArgs {
     /// Obey robots.txt Crawl-delay only up to this many seconds (overrides the config).
     #[arg(long)]
     crawl_delay_cap: Option<f64>,
-    /// Minimum gap between two requests to one host, in milliseconds (overrides the config).
+    /// Minimum gap between two requests to one host, in milliseconds (overrides the global
+    /// config and every site file's `min_interval_ms`).
     #[arg(long)]
     min_interval_ms: Option<u64>,
 }
@@ -168,8 +173,22 @@ enum DbAction {
     Migrate,
 }
 
+/// `--data-dir` / `CAIJI_DATA_DIR`, applied to every configuration this process loads.
+static DATA_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+fn load_config(path: &std::path::Path) -> Result<Config, CrawlError> {
+    let mut config = Config::load(path)?;
+    if let Some(dir) = DATA_DIR.get() {
+        config.global.database.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(dir) = &cli.data_dir {
+        let _ = DATA_DIR.set(dir.clone());
+    }
     init_logging(cli.log_format, cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -199,7 +218,7 @@ async fn run(cli: Cli) -> u8 {
                 "command": "crawl", "sites": args.sites, "max_pages": args.max_pages,
                 "replay": args.replay, "crawl_delay_cap": args.crawl_delay_cap, "min_interval_ms": args.min_interval_ms,
             });
-            let mut config = match Config::load(&cli.config) {
+            let mut config = match load_config(&cli.config) {
                 Ok(c) => c,
                 Err(e) => return report(&e),
             };
@@ -208,6 +227,10 @@ async fn run(cli: Cli) -> u8 {
             }
             if let Some(ms) = args.min_interval_ms {
                 config.global.fetch.min_interval_ms = ms;
+                // The command line wins over the site files too, as its help says.
+                for site in &mut config.sites {
+                    site.file.min_interval_ms = None;
+                }
             }
             let opts = CrawlOptions {
                 sites: args.sites,
@@ -228,7 +251,7 @@ async fn run(cli: Cli) -> u8 {
             }
         }
         Command::Demo { replay } => {
-            let config = match Config::load(&cli.config) {
+            let config = match load_config(&cli.config) {
                 Ok(mut c) => {
                     // Recorded sites on loopback: keep robots' Crawl-delay (job328 asks 10 s) but
                     // cap it at 1 s so the demo takes a minute, not several.
@@ -267,7 +290,7 @@ async fn run(cli: Cli) -> u8 {
             }
         }
         Command::Extract(args) => {
-            let config = match Config::load(&cli.config) {
+            let config = match load_config(&cli.config) {
                 Ok(c) => c,
                 Err(e) => return report(&e),
             };
@@ -294,7 +317,7 @@ async fn run(cli: Cli) -> u8 {
             };
             let result = async {
                 config.select_sites(&opts.sites)?;
-                let (archive, url) = DatabaseTarget::from_config(&config)?.open().await?;
+                let (archive, url) = DatabaseTarget::from_config(&config)?.open_existing().await?;
                 caiji_crawl::rerun::rerun(&config, &archive, &url, &opts).await
             }
             .await;
@@ -456,8 +479,8 @@ fn peak_rss_mb() -> Option<f64> {
 }
 
 async fn diff(config_path: &std::path::Path, args: DiffArgs) -> Result<(), CrawlError> {
-    let config = Config::load(config_path)?;
-    let (archive, _) = DatabaseTarget::from_config(&config)?.open().await?;
+    let config = load_config(config_path)?;
+    let (archive, _) = DatabaseTarget::from_config(&config)?.open_existing().await?;
     let versions = archive.extractor_versions(&args.extractor).await?;
     let to = args.to.or_else(|| versions.first().cloned());
     let from = args.from.or_else(|| versions.iter().find(|v| Some(*v) != to.as_ref()).cloned());
@@ -474,8 +497,8 @@ async fn diff(config_path: &std::path::Path, args: DiffArgs) -> Result<(), Crawl
 }
 
 async fn sql(config_path: &std::path::Path, args: SqlArgs) -> Result<(), CrawlError> {
-    let config = Config::load(config_path)?;
-    let (archive, _) = DatabaseTarget::from_config(&config)?.open().await?;
+    let config = load_config(config_path)?;
+    let (archive, _) = DatabaseTarget::from_config(&config)?.open_existing().await?;
     let result = archive.query_json(&args.query).await?;
     report::print_query(&result, args.format, &mut std::io::stdout().lock())
         .map_err(|e| CrawlError::Output(e.to_string()))?;
@@ -506,7 +529,7 @@ async fn demo_report(config: &Config) -> anyhow::Result<()> {
 
 #[allow(clippy::print_stdout)]
 async fn db(config_path: &std::path::Path, action: DbAction) -> Result<(), CrawlError> {
-    let config = Config::load(config_path)?;
+    let config = load_config(config_path)?;
     let target = DatabaseTarget::from_config(&config)?;
     match action {
         DbAction::Start => {
@@ -534,6 +557,7 @@ async fn db(config_path: &std::path::Path, action: DbAction) -> Result<(), Crawl
             DatabaseTarget::Url(u) => println!("external server: {}", redact_password(u)),
         },
         DbAction::Url => {
+            target.require_existing()?;
             let url = target.url().await?;
             println!("{url}");
         }

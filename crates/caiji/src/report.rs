@@ -8,8 +8,11 @@ use serde_json::Value;
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum SqlFormat {
+    /// Aligned columns for a person.
     Table,
+    /// RFC 4180 CSV with a header row.
     Csv,
+    /// JSON Lines: one JSON object per row (no enclosing array), as `jq` and pandas read them.
     Json,
 }
 

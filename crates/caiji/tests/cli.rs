@@ -271,3 +271,41 @@ async fn json_mode_writes_only_typed_json_lines() {
     let finished = lines.iter().find(|l| l["message"] == "crawl finished").expect("finish line");
     assert!(finished["fetched"].is_u64() && finished["articles"].is_u64(), "{finished}");
 }
+
+/// Run from another folder, a reading command never opens a new, empty archive: it says which
+/// folder it looked in and exits 2, creating nothing.
+#[test]
+fn reading_commands_never_create_an_empty_archive() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config = repo().join("config/caiji.toml");
+    for args in [
+        &["sql", "SELECT count(*) FROM documents"][..],
+        &["diff", "--extractor", "dede"],
+        &["db", "url"],
+        &["extract", "--rerun"],
+    ] {
+        let out = caiji()
+            .current_dir(elsewhere.path())
+            .env_remove("DATABASE_URL")
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("no archive in") && stderr.contains(".caiji/pg"), "{args:?}: {stderr}");
+        assert!(!elsewhere.path().join(".caiji/pg/data").exists(), "{args:?} created a cluster");
+    }
+    // --data-dir names the folder explicitly, and is checked the same way.
+    let out = caiji()
+        .current_dir(elsewhere.path())
+        .env_remove("DATABASE_URL")
+        .arg("--config")
+        .arg(&config)
+        .args(["--data-dir", "/nonexistent/caiji-pg", "sql", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/caiji-pg"));
+}

@@ -459,7 +459,12 @@ async fn private_addresses_are_crawled_when_allowed() {
     web.set("127.0.0.1", "/a/1", article(1));
     let tmp = tempfile::tempdir().unwrap();
     let start = format!("http://127.0.0.1:{}/list/", addr.port());
-    let config = config(tmp.path(), "allow_private_addresses = true", "", &[("intranet", &["127.0.0.1"], &start)]);
+    // A host entry with a port: that host on that port only.
+    let host = format!("127.0.0.1:{}", addr.port());
+    let config = config(tmp.path(), "allow_private_addresses = true", "", &[("intranet", &[host.as_str()], &start)]);
+    let site = config.site("intranet").unwrap();
+    assert!(site.owns_url(&url::Url::parse(&start).unwrap()));
+    assert!(!site.owns_url(&url::Url::parse("http://127.0.0.1:1/list/").unwrap()));
     let summary = crawl(&config, &db.archive, &db.url, &CrawlOptions::default()).await.expect("crawl");
     assert_eq!((summary.outcome, summary.sites["intranet"].extracted), (RunOutcome::Done, 1), "{summary:?}");
 }

@@ -15,7 +15,11 @@ use std::path::PathBuf;
 use caiji_extract::{Registry, extract_bytes};
 
 fn snapshot_path(extractor: &str, site: &str, rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(extractor).join(site).join(format!("{rel}.json"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(extractor)
+        .join(site)
+        .join(format!("{rel}.json"))
 }
 
 #[test]

@@ -215,6 +215,9 @@ async fn run_sites(
         parse_timeout: crate::config::secs(config.global.crawl.parse_timeout_secs),
         cancel: opts.cancel.clone(),
         all_sites: config.sites.clone(),
+        settled: AtomicU64::new(0),
+        failures: AtomicU64::new(0),
+        started: std::time::Instant::now(),
     });
     let semaphore = Arc::new(Semaphore::new(config.global.crawl.max_concurrent_sites.max(1)));
     let workers = sites.iter().map(|site| {
@@ -271,6 +274,10 @@ struct RunContext<'a> {
     cancel: CancellationToken,
     /// Every configured site, to file robots.txt captures under the site owning the host.
     all_sites: Vec<SiteConfig>,
+    /// For the progress line: URLs settled and failed so far, across sites.
+    settled: AtomicU64,
+    failures: AtomicU64,
+    started: std::time::Instant,
 }
 
 impl RunContext<'_> {
@@ -357,7 +364,13 @@ async fn crawl_site<'a>(ctx: &RunContext<'a>, site: &SiteConfig) -> Result<SiteC
             Err(e) => return Err((counts, e.into())),
         }
         if let Some(bar) = &ctx.progress {
-            bar.set_message(format!("{name}: {} fetched, {} articles", counts.fetched, counts.articles));
+            let settled = ctx.settled.fetch_add(1, Ordering::Relaxed) + 1;
+            let failures = ctx.failures.load(Ordering::Relaxed);
+            let rate = settled as f64 / ctx.started.elapsed().as_secs_f64().max(0.001);
+            bar.set_message(format!(
+                "{settled} URLs settled ({failures} failed or refused), {rate:.1}/s; {name}: {} fetched, {} articles",
+                counts.fetched, counts.articles
+            ));
         }
     }
     Ok(counts)
@@ -588,6 +601,9 @@ async fn store(
                 FrontierState::Gone => counts.gone += 1,
                 FrontierState::Refused => counts.refused += 1,
                 _ => counts.failed += 1,
+            }
+            if matches!(state, FrontierState::Refused | FrontierState::Failed) {
+                ctx.failures.fetch_add(1, Ordering::Relaxed);
             }
             if item.kind == UrlKind::Article && capture.outcome == CaptureOutcome::Ok {
                 counts.articles += 1;

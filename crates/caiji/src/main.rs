@@ -90,6 +90,19 @@ enum Command {
     Diff(DiffArgs),
     /// Run a read-only SQL query against the archive.
     Sql(SqlArgs),
+    /// Validate the configuration and every site file, resolve the start URLs' hosts (and say
+    /// which a live crawl would refuse); fetches nothing. Exit 0 all good, 1 warnings, 2 errors.
+    Check {
+        /// Only this site (repeatable); default: all.
+        #[arg(long = "site")]
+        sites: Vec<String>,
+    },
+    /// Print the crontab lines the sites' `schedule` fields describe (install with `crontab`).
+    Schedule {
+        /// Folder for the JSON log files (one per site).
+        #[arg(long, default_value = "/var/log/caiji")]
+        log_dir: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -333,6 +346,14 @@ async fn run(cli: Cli) -> u8 {
             Ok(()) => exit::DONE,
             Err(e) => report(&e),
         },
+        Command::Check { sites } => match check(&cli.config, &sites, json).await {
+            Ok(code) => code,
+            Err(e) => report(&e),
+        },
+        Command::Schedule { log_dir } => match schedule(&cli.config, &log_dir) {
+            Ok(()) => exit::DONE,
+            Err(e) => report(&e),
+        },
         Command::Sql(args) => match sql(&cli.config, args).await {
             Ok(()) => exit::DONE,
             Err(e) => report(&e),
@@ -567,6 +588,111 @@ async fn db(config_path: &std::path::Path, action: DbAction) -> Result<(), Crawl
         }
     }
     Ok(())
+}
+
+/// `caiji check`: what a crawl would do with this configuration, without fetching anything.
+#[allow(clippy::print_stdout)]
+async fn check(config_path: &std::path::Path, names: &[String], json: bool) -> Result<u8, CrawlError> {
+    let config = load_config(config_path)?;
+    let sites = config.select_sites(names)?;
+    let allow_private = config.global.fetch.allow_private_addresses;
+    let mut warnings = 0;
+    for site in sites {
+        let mut hosts = Vec::new();
+        for u in site.file.start_urls.iter().chain(&site.file.sitemaps) {
+            let Ok(url) = url::Url::parse(u) else { continue };
+            let Some(host) = url.host_str().map(str::to_string) else { continue };
+            if hosts.iter().any(|(h, _, _): &(String, _, _)| *h == host) {
+                continue;
+            }
+            let port = url.port_or_known_default().unwrap_or(80);
+            let bare = host.trim_matches(['[', ']']).to_string();
+            let lookup = tokio::net::lookup_host((bare.as_str(), port)).await;
+            let (addrs, problem) = match lookup {
+                Ok(a) => {
+                    let addrs: Vec<std::net::IpAddr> = a.map(|s| s.ip()).collect();
+                    let refused = !allow_private && !addrs.iter().any(|ip| caiji_fetch::address::is_global(*ip));
+                    let problem = refused.then(|| {
+                        "not globally routable: a live crawl refuses it (allow_private_addresses = false)".to_string()
+                    });
+                    (addrs, problem)
+                }
+                Err(e) => (Vec::new(), Some(format!("does not resolve: {e}"))),
+            };
+            warnings += usize::from(problem.is_some());
+            hosts.push((host, addrs, problem));
+        }
+        if json {
+            let hosts: Vec<serde_json::Value> = hosts
+                .iter()
+                .map(|(h, a, p)| serde_json::json!({"host": h, "addresses": a.iter().map(|ip| ip.to_string()).collect::<Vec<_>>(), "problem": p}))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({"check": "site", "site": site.name(), "file": site.path, "extractor": site.file.extractor,
+                    "start_urls": site.file.start_urls, "sitemaps": site.file.sitemaps, "schedule": site.file.schedule, "hosts": hosts})
+            );
+        } else {
+            println!("{} ({}): extractor {}", site.name(), site.path.display(), site.file.extractor);
+            for (h, addrs, problem) in &hosts {
+                let list = addrs.iter().map(|ip| ip.to_string()).collect::<Vec<_>>().join(", ");
+                match problem {
+                    Some(p) => println!("  {h}: {p} [{list}]"),
+                    None => println!("  {h}: {list}"),
+                }
+            }
+            if let Some(cron) = &site.file.schedule {
+                println!("  schedule: {cron}");
+            }
+        }
+    }
+    let target = DatabaseTarget::from_config(&config)?;
+    let db = match &target {
+        DatabaseTarget::Embedded(c) => format!("private cluster in {} ({:?})", c.root().display(), c.status()?),
+        DatabaseTarget::Url(u) => format!("server {}", redact_password(u)),
+    };
+    if json {
+        println!("{}", serde_json::json!({"check": "database", "archive": db, "warnings": warnings}));
+    } else {
+        println!("archive: {db}");
+        println!("{warnings} warning(s)");
+    }
+    Ok(if warnings > 0 { exit::DONE_WITH_FAILURES } else { exit::DONE })
+}
+
+/// `caiji schedule`: the crontab lines of the sites' `schedule` fields.
+#[allow(clippy::print_stdout)]
+fn schedule(config_path: &std::path::Path, log_dir: &std::path::Path) -> Result<(), CrawlError> {
+    let config = load_config(config_path)?;
+    let exe = std::env::current_exe().map_err(|e| CrawlError::Usage(format!("cannot locate the caiji binary: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| CrawlError::Usage(format!("no working directory: {e}")))?;
+    let config_abs = std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_path_buf());
+    println!("# caiji crawls, from the `schedule` of each file in {}", config_abs.display());
+    println!("# overlapping runs of a site exit 3 at once; exit 1 = failures or deferred hosts (see the log)");
+    for site in &config.sites {
+        match &site.file.schedule {
+            Some(cron) => println!(
+                "{cron}  cd {} && {} --config {} crawl --site {} --log-format json >> {}/{}.jsonl 2>&1",
+                shell_quote(&cwd.display().to_string()),
+                shell_quote(&exe.display().to_string()),
+                shell_quote(&config_abs.display().to_string()),
+                site.name(),
+                shell_quote(&log_dir.display().to_string()),
+                site.name()
+            ),
+            None => println!("# {}: no schedule in {}", site.name(), site.path.display()),
+        }
+    }
+    Ok(())
+}
+
+/// Single-quotes `s` for a POSIX shell when it holds anything but safe characters.
+fn shell_quote(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:,@".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// `postgresql://user:secret@host/db` → `postgresql://user:***@host/db`.

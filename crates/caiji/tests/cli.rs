@@ -309,3 +309,57 @@ fn reading_commands_never_create_an_empty_archive() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/caiji-pg"));
 }
+
+/// `caiji check` validates and resolves without fetching; `caiji schedule` turns the sites'
+/// `schedule` fields into crontab lines that run from the right folder with JSON logs.
+#[test]
+fn check_and_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("sites")).unwrap();
+    std::fs::write(dir.path().join("caiji.toml"), "[database]\ndata_dir = \"pg\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("sites/local.toml"),
+        "name = \"local\"\nhosts = [\"127.0.0.1:9\", \"localhost\"]\nstart_urls = [\"http://127.0.0.1:9/\", \"http://localhost/\"]\n\
+         articles = ['/a/']\nextractor = \"generic\"\nschedule = \"15 3 * * *\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("sites/manual.toml"),
+        "name = \"manual\"\nhosts = [\"127.0.0.2\"]\nstart_urls = [\"http://127.0.0.2/\"]\narticles = ['/a/']\nextractor = \"generic\"\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("caiji.toml");
+    let out = caiji().arg("--config").arg(&cfg).args(["--log-format", "json", "check"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "loopback start URLs are warnings: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let local = lines.iter().find(|l| l["site"] == "local").expect("local site");
+    let hosts = local["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2);
+    for h in hosts {
+        assert!(h["problem"].as_str().unwrap_or("").contains("not globally routable"), "{h}");
+    }
+    assert_eq!(lines.last().unwrap()["warnings"], 3);
+    assert!(!dir.path().join("pg/data").exists(), "check must not create the archive");
+
+    let bad = dir.path().join("sites/broken.toml");
+    std::fs::write(&bad, "name = \"broken\"\nhosts = []\narticles = []\nextractor = \"generic\"\n").unwrap();
+    let out = caiji().arg("--config").arg(&cfg).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.toml"));
+    std::fs::remove_file(&bad).unwrap();
+
+    let out = caiji().arg("--config").arg(&cfg).args(["schedule", "--log-dir", "/var/log/my caiji"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("15 3 * * *")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("crawl --site local --log-format json"), "{line}");
+    assert!(line.contains(&format!("--config {}", cfg.display())), "{line}");
+    assert!(line.contains("'/var/log/my caiji'/local.jsonl 2>&1"), "{line}");
+    assert!(text.contains("# manual: no schedule"), "{text}");
+}

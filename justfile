@@ -10,7 +10,7 @@ install:
 
 # every test (real PostgreSQL, loopback HTTP)
 test:
-    scripts/install-deps.sh && cargo test --workspace
+    scripts/install-deps.sh && scripts/test.sh
 
 # formatting and lints, as CI expects them
 lint:

@@ -10,7 +10,7 @@ ALTER TABLE crawl_runs
 ALTER TABLE captures
     ADD CONSTRAINT captures_outcome_known CHECK (outcome IN
         ('ok', 'http_status', 'too_large', 'timeout', 'redirect_loop', 'too_many_redirects', 'network_error',
-         'redirect_off_site', 'address_refused')),
+         'redirect_off_site', 'address_refused', 'unsupported_encoding')),
     ADD CONSTRAINT captures_charset_source_known CHECK (charset_source IN
         ('bom', 'header', 'meta', 'detector', 'utf8-valid', 'detector-override'));
 

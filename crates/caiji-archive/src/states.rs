@@ -87,6 +87,9 @@ pub enum CaptureOutcome {
     /// The address a request would connect to is not globally routable (loopback, private,
     /// link-local, ...) and the configuration does not allow private addresses.
     AddressRefused,
+    /// The body's `Content-Encoding` is unknown or does not decode: the body is kept as
+    /// received, not extracted.
+    UnsupportedEncoding,
 }
 
 impl CaptureOutcome {
@@ -101,6 +104,7 @@ impl CaptureOutcome {
             Self::NetworkError => "network_error",
             Self::RedirectOffSite => "redirect_off_site",
             Self::AddressRefused => "address_refused",
+            Self::UnsupportedEncoding => "unsupported_encoding",
         }
     }
 }

@@ -24,18 +24,28 @@ pub fn canonicalize(url: &Url) -> Option<Url> {
     let mut u = url.clone();
     u.set_fragment(None);
     if let Some(q) = u.query() {
-        let kept: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
-            .filter(|(k, _)| !(k.starts_with("utm_") || k == "spm"))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let total = url::form_urlencoded::parse(q.as_bytes()).count();
-        if kept.is_empty() {
+        // Pairs are filtered as the raw strings they are: percent-encoded bytes are opaque
+        // (WHATWG URL) and may be GBK, so nothing is decoded and re-encoded.
+        let pairs: Vec<&str> = q.split('&').collect();
+        let kept: Vec<&str> = pairs.iter().copied().filter(|p| !is_tracking_pair(p)).collect();
+        if kept.iter().all(|p| p.is_empty()) {
             u.set_query(None);
-        } else if kept.len() != total {
-            u.query_pairs_mut().clear().extend_pairs(kept);
+        } else if kept.len() != pairs.len() {
+            let joined = kept.join("&");
+            u.set_query(Some(&joined));
         }
     }
     Some(u)
+}
+
+/// `utm_*` and `spm` parameters (the key compared after percent-decoding, as a form would).
+fn is_tracking_pair(pair: &str) -> bool {
+    let raw_key = pair.split('=').next().unwrap_or("");
+    let key: Vec<u8> = url::form_urlencoded::parse(raw_key.as_bytes())
+        .next()
+        .map(|(k, _)| k.into_owned().into_bytes())
+        .unwrap_or_default();
+    key.starts_with(b"utm_") || key == b"spm"
 }
 
 /// Absolute links (`<a href>`, `<area href>`) of a page, resolved against `<base href>` or the
@@ -109,6 +119,29 @@ mod tests {
         let u = Url::parse("https://m.wnwk.com/doc/1.html?").unwrap();
         assert_eq!(canonicalize(&u).unwrap().as_str(), "https://m.wnwk.com/doc/1.html");
         assert!(canonicalize(&Url::parse("ftp://x.org/").unwrap()).is_none());
+    }
+
+    #[test]
+    fn tracking_parameters_dropped_without_touching_encoded_bytes() {
+        let cases = [
+            // GBK 中文 percent-encoded, a tracking pair after it
+            ("http://a.cn/show.asp?id=12&kw=%D6%D0%CE%C4&spm=a2c4g.1", "http://a.cn/show.asp?id=12&kw=%D6%D0%CE%C4"),
+            // tracking first, Big5 and invalid UTF-8 bytes kept as they are
+            ("http://a.cn/s?utm_source=x&q=%A4%A4%A4%E5&z=%FF", "http://a.cn/s?q=%A4%A4%A4%E5&z=%FF"),
+            // a '+' and an encoded '&' inside a value stay
+            ("http://a.cn/s?q=a+b%26c&utm_medium=y", "http://a.cn/s?q=a+b%26c"),
+            // nothing to drop: untouched (order, empty pairs and all)
+            ("http://a.cn/s?b=2&&a=%E4", "http://a.cn/s?b=2&&a=%E4"),
+            // only tracking: no query at all
+            ("http://a.cn/s?utm_source=x&spm=1", "http://a.cn/s"),
+            // an encoded key is still a tracking key
+            ("http://a.cn/s?utm%5Fcampaign=x&id=1", "http://a.cn/s?id=1"),
+        ];
+        for (input, want) in cases {
+            let got = canonicalize(&Url::parse(input).unwrap()).unwrap();
+            assert_eq!(got.as_str(), want, "{input}");
+            assert!(!got.as_str().contains("%EF%BF%BD"));
+        }
     }
 
     #[test]

@@ -655,6 +655,7 @@ fn capture_of(
         Outcome::TooManyRedirects => CaptureOutcome::TooManyRedirects,
         Outcome::RedirectOffSite => CaptureOutcome::RedirectOffSite,
         Outcome::AddressRefused => CaptureOutcome::AddressRefused,
+        Outcome::UnsupportedEncoding => CaptureOutcome::UnsupportedEncoding,
         // Never captured: the crawl settles or defers these before storing (a robots.txt
         // fetch that fails is a network error of that fetch).
         Outcome::NetworkError | Outcome::Disallowed | Outcome::RobotsUnavailable => CaptureOutcome::NetworkError,

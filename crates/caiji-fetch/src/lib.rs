@@ -16,6 +16,7 @@
 //!   ([`Fetcher::take_robots_fetches`]).
 
 pub mod address;
+pub mod content;
 mod host;
 pub mod robots;
 
@@ -107,6 +108,9 @@ pub enum Outcome {
     RedirectOffSite,
     /// The address to connect to is not globally routable (see [`address`]).
     AddressRefused,
+    /// The body's `Content-Encoding` names a coding caiji cannot undo (or the bytes do not
+    /// decode with it): the body is kept exactly as received, not treated as the page.
+    UnsupportedEncoding,
 }
 
 impl Outcome {
@@ -123,6 +127,7 @@ impl Outcome {
             Self::RobotsUnavailable => "robots_unavailable",
             Self::RedirectOffSite => "redirect_off_site",
             Self::AddressRefused => "address_refused",
+            Self::UnsupportedEncoding => "unsupported_encoding",
         }
     }
 
@@ -438,10 +443,17 @@ impl Fetcher {
                 host.pause_for(ra.min(self.config.max_retry_after)).await;
             }
             match self.read_body(response).await {
-                Ok(body) => {
-                    out.body = Some(body);
-                    out.outcome = if (200..300).contains(&status) { Outcome::Ok } else { Outcome::HttpStatus };
-                }
+                Ok(body) => match content::decode(&out.headers, body, self.config.max_body_bytes) {
+                    Ok(body) => {
+                        out.body = Some(body);
+                        out.outcome = if (200..300).contains(&status) { Outcome::Ok } else { Outcome::HttpStatus };
+                    }
+                    Err((outcome, msg, raw)) => {
+                        out.body = raw;
+                        out.outcome = outcome;
+                        out.error = Some(msg);
+                    }
+                },
                 Err((outcome, msg)) => {
                     out.outcome = outcome;
                     out.error = Some(msg);
@@ -519,15 +531,16 @@ fn retry_after(f: &Fetched) -> Option<Duration> {
     f.header("retry-after").and_then(parse_retry_after)
 }
 
-/// `Retry-After: <seconds>` or `Retry-After: <HTTP-date>`.
+/// `Retry-After: <delay-seconds>` or `Retry-After: <HTTP-date>` (RFC 9110 §10.2.3), the date in
+/// any of the three forms a recipient MUST accept (§5.6.7: IMF-fixdate, RFC 850, asctime;
+/// parsed by `httpdate`). A date in the past means now.
 pub fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let when = DateTime::parse_from_rfc2822(v).ok()?;
-    let delta = when.with_timezone(&Utc) - Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 /// Exponential backoff with full jitter in the upper half: base·2^(n-1) · [0.5, 1).
@@ -555,8 +568,19 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon"), None);
+        // The same instant 100 s ahead in each of the three HTTP-date forms.
+        let when = std::time::SystemTime::now() + Duration::from_secs(100);
+        let imf = httpdate::fmt_http_date(when); // "Sun, 06 Nov 1994 08:49:37 GMT"
+        let dt: DateTime<Utc> = when.into();
+        let rfc850 = dt.format("%A, %d-%b-%y %H:%M:%S GMT").to_string();
+        let asctime = dt.format("%a %b %e %H:%M:%S %Y").to_string();
+        for form in [imf, rfc850, asctime] {
+            let wait = parse_retry_after(&form).unwrap_or_else(|| panic!("{form:?} not accepted"));
+            assert!(wait > Duration::from_secs(95) && wait <= Duration::from_secs(100), "{form:?}: {wait:?}");
+        }
     }
 
     #[test]

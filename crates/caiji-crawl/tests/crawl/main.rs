@@ -9,3 +9,4 @@ mod rerun;
 mod resume;
 mod schema_doc;
 mod unattended;
+mod web;

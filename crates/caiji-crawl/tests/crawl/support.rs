@@ -5,6 +5,15 @@ use std::path::PathBuf;
 
 use caiji_archive::testing::TestDb;
 use caiji_crawl::replay::ReplayServer;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Response, Uri, header};
 use caiji_crawl::{Config, CrawlOptions, crawl};
 
 pub fn repo() -> PathBuf {
@@ -89,4 +98,142 @@ pub fn expected_record(site: &str, url: &str) -> serde_json::Value {
     let file = fixtures().join(site).join("expected").join(format!("{path}.json"));
     serde_json::from_str(&std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())))
         .expect("expected record")
+}
+
+/// One response as a test page serves it.
+#[derive(Clone)]
+pub struct Page {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    pub delay: Duration,
+}
+
+impl Page {
+    pub fn html(body: impl Into<Vec<u8>>) -> Self {
+        Self::typed("text/html; charset=utf-8", body)
+    }
+    pub fn typed(content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status: 200,
+            headers: vec![("content-type", content_type.to_string())],
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
+    }
+    pub fn status(status: u16) -> Self {
+        Self { status, headers: vec![], body: vec![], delay: Duration::ZERO }
+    }
+    pub fn redirect(to: &str) -> Self {
+        Self { status: 302, headers: vec![("location", to.to_string())], body: vec![], delay: Duration::ZERO }
+    }
+    pub fn slow(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+/// A loopback web: pages by (Host, path), every request logged as (time, host, path, path
+/// with query). A path given several pages serves them in turn, the last one from then on.
+#[derive(Default)]
+pub struct Web {
+    pub pages: Mutex<HashMap<(String, String), (Vec<Page>, usize)>>,
+    pub log: Mutex<Vec<(Instant, String, String, String)>>,
+}
+
+impl Web {
+    pub fn set(&self, host: &str, path: &str, page: Page) {
+        self.sequence(host, path, vec![page]);
+    }
+    pub fn sequence(&self, host: &str, path: &str, pages: Vec<Page>) {
+        self.pages.lock().unwrap().insert((host.to_string(), path.to_string()), (pages, 0));
+    }
+    pub fn requests(&self, host: &str, path: &str) -> Vec<Instant> {
+        self.log.lock().unwrap().iter().filter(|r| r.1 == host && r.2 == path).map(|r| r.0).collect()
+    }
+    pub fn requests_to(&self, host: &str) -> usize {
+        self.log.lock().unwrap().iter().filter(|r| r.1 == host).count()
+    }
+    /// Request targets (path and query, as sent) to `host`, in order.
+    pub fn targets(&self, host: &str) -> Vec<String> {
+        self.log.lock().unwrap().iter().filter(|r| r.1 == host).map(|r| r.3.clone()).collect()
+    }
+}
+
+pub async fn serve(web: Arc<Web>) -> SocketAddr {
+    async fn handler(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri) -> Response<Body> {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
+        let host = host.split(':').next().unwrap_or("").to_string();
+        let path = uri.path().to_string();
+        let target = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| path.clone());
+        web.log.lock().unwrap().push((Instant::now(), host.clone(), path.clone(), target));
+        let page = {
+            let mut pages = web.pages.lock().unwrap();
+            match pages.get_mut(&(host, path)) {
+                Some((seq, hits)) => {
+                    let p = seq[(*hits).min(seq.len() - 1)].clone();
+                    *hits += 1;
+                    p
+                }
+                None => Page::status(404),
+            }
+        };
+        tokio::time::sleep(page.delay).await;
+        let mut r = Response::builder().status(page.status);
+        for (k, v) in &page.headers {
+            r = r.header(*k, v);
+        }
+        r.body(Body::from(page.body)).unwrap()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().fallback(handler).with_state(web);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A config folder: `caiji.toml` with test-speed politeness plus `extra` lines under
+/// `[fetch]`, and one site file per `(name, hosts, start_url)`.
+pub fn config(dir: &std::path::Path, extra_fetch: &str, crawl: &str, sites: &[(&str, &[&str], &str)]) -> Config {
+    std::fs::create_dir_all(dir.join("sites")).unwrap();
+    std::fs::write(
+        dir.join("caiji.toml"),
+        format!(
+            "[fetch]\nmin_interval_ms = 20\ntimeout_secs = 10\nconnect_timeout_secs = 2\nmax_retries = 1\nretry_base_ms = 20\n{extra_fetch}\n[crawl]\n{crawl}\n"
+        ),
+    )
+    .unwrap();
+    for (name, hosts, start) in sites {
+        let hosts = hosts.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
+        std::fs::write(
+            dir.join(format!("sites/{name}.toml")),
+            format!(
+                "name = {name:?}\nhosts = [{hosts}]\nstart_urls = [{start:?}]\nfollow = ['/list/']\narticles = ['/a/']\nextractor = \"generic\"\n"
+            ),
+        )
+        .unwrap();
+    }
+    Config::load(&dir.join("caiji.toml")).expect("config")
+}
+
+pub fn routes(addr: SocketAddr, hosts: &[&str]) -> HashMap<String, SocketAddr> {
+    hosts.iter().map(|h| (h.to_string(), addr)).collect()
+}
+
+pub fn article(n: usize) -> Page {
+    Page::html(format!(
+        "<html><head><title>文章{n}</title></head><body><div class=\"content\"><p>这是第{n}篇文章的正文，内容完整，句子足够长。</p>\
+         <p>第二段也有足够的文字，说明这是一篇正常的文章。</p></div></body></html>"
+    ))
+}
+
+pub fn list(paths: &[String]) -> Page {
+    Page::html(format!(
+        "<html><body><ul>{}</ul></body></html>",
+        paths.iter().map(|p| format!("<li><a href=\"{p}\">{p}</a></li>")).collect::<String>()
+    ))
+}
+
+pub async fn scalar_i64(db: &TestDb, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(db.archive.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
 }

@@ -2,137 +2,13 @@
 //! table, on real PostgreSQL and loopback servers, asserting nothing lost, nothing archived
 //! twice, and the recorded outcome.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, Response, Uri, header};
+use crate::support::{Page, Web, article, config, list, routes, scalar_i64, serve};
 use caiji_archive::testing::TestDb;
 use caiji_archive::{ArchiveError, RunOutcome};
 use caiji_crawl::{Config, CrawlError, CrawlOptions, crawl};
-
-/// One response as a test page serves it.
-#[derive(Clone)]
-struct Page {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
-    delay: Duration,
-}
-
-impl Page {
-    fn html(body: impl Into<Vec<u8>>) -> Self {
-        Self::typed("text/html; charset=utf-8", body)
-    }
-    fn typed(content_type: &str, body: impl Into<Vec<u8>>) -> Self {
-        Self {
-            status: 200,
-            headers: vec![("content-type", content_type.to_string())],
-            body: body.into(),
-            delay: Duration::ZERO,
-        }
-    }
-    fn status(status: u16) -> Self {
-        Self { status, headers: vec![], body: vec![], delay: Duration::ZERO }
-    }
-    fn redirect(to: &str) -> Self {
-        Self { status: 302, headers: vec![("location", to.to_string())], body: vec![], delay: Duration::ZERO }
-    }
-    fn slow(mut self, delay: Duration) -> Self {
-        self.delay = delay;
-        self
-    }
-}
-
-/// A loopback web: pages by (Host, path), every request logged.
-#[derive(Default)]
-struct Web {
-    pages: Mutex<HashMap<(String, String), Page>>,
-    log: Mutex<Vec<(Instant, String, String)>>,
-}
-
-impl Web {
-    fn set(&self, host: &str, path: &str, page: Page) {
-        self.pages.lock().unwrap().insert((host.to_string(), path.to_string()), page);
-    }
-    fn requests(&self, host: &str, path: &str) -> Vec<Instant> {
-        self.log.lock().unwrap().iter().filter(|r| r.1 == host && r.2 == path).map(|r| r.0).collect()
-    }
-    fn requests_to(&self, host: &str) -> usize {
-        self.log.lock().unwrap().iter().filter(|r| r.1 == host).count()
-    }
-}
-
-async fn serve(web: Arc<Web>) -> SocketAddr {
-    async fn handler(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri) -> Response<Body> {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
-        let host = host.split(':').next().unwrap_or("").to_string();
-        let path = uri.path().to_string();
-        web.log.lock().unwrap().push((Instant::now(), host.clone(), path.clone()));
-        let page = web.pages.lock().unwrap().get(&(host, path)).cloned().unwrap_or_else(|| Page::status(404));
-        tokio::time::sleep(page.delay).await;
-        let mut r = Response::builder().status(page.status);
-        for (k, v) in &page.headers {
-            r = r.header(*k, v);
-        }
-        r.body(Body::from(page.body)).unwrap()
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new().fallback(handler).with_state(web);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
-/// A config folder: `caiji.toml` with test-speed politeness plus `extra` lines under
-/// `[fetch]`, and one site file per `(name, hosts, start_url)`.
-fn config(dir: &std::path::Path, extra_fetch: &str, crawl: &str, sites: &[(&str, &[&str], &str)]) -> Config {
-    std::fs::create_dir_all(dir.join("sites")).unwrap();
-    std::fs::write(
-        dir.join("caiji.toml"),
-        format!(
-            "[fetch]\nmin_interval_ms = 20\ntimeout_secs = 10\nconnect_timeout_secs = 2\nmax_retries = 1\nretry_base_ms = 20\n{extra_fetch}\n[crawl]\n{crawl}\n"
-        ),
-    )
-    .unwrap();
-    for (name, hosts, start) in sites {
-        let hosts = hosts.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
-        std::fs::write(
-            dir.join(format!("sites/{name}.toml")),
-            format!(
-                "name = {name:?}\nhosts = [{hosts}]\nstart_urls = [{start:?}]\nfollow = ['/list/']\narticles = ['/a/']\nextractor = \"generic\"\n"
-            ),
-        )
-        .unwrap();
-    }
-    Config::load(&dir.join("caiji.toml")).expect("config")
-}
-
-fn routes(addr: SocketAddr, hosts: &[&str]) -> HashMap<String, SocketAddr> {
-    hosts.iter().map(|h| (h.to_string(), addr)).collect()
-}
-
-fn article(n: usize) -> Page {
-    Page::html(format!(
-        "<html><head><title>文章{n}</title></head><body><div class=\"content\"><p>这是第{n}篇文章的正文，内容完整，句子足够长。</p>\
-         <p>第二段也有足够的文字，说明这是一篇正常的文章。</p></div></body></html>"
-    ))
-}
-
-fn list(paths: &[String]) -> Page {
-    Page::html(format!(
-        "<html><body><ul>{}</ul></body></html>",
-        paths.iter().map(|p| format!("<li><a href=\"{p}\">{p}</a></li>")).collect::<String>()
-    ))
-}
-
-async fn scalar_i64(db: &TestDb, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(db.archive.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
 
 /// Row 1: a page of 100,000 nested `<div>`s is recorded (capture kept, extraction flagged
 /// `too_deep`, its text kept), the pages after it are crawled. Row 8: a GBK page labelled

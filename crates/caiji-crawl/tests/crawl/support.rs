@@ -133,11 +133,14 @@ impl Page {
     }
 }
 
+/// The pages of one (host, path), and how many requests it has answered.
+pub type Served = (Vec<Page>, usize);
+
 /// A loopback web: pages by (Host, path), every request logged as (time, host, path, path
 /// with query). A path given several pages serves them in turn, the last one from then on.
 #[derive(Default)]
 pub struct Web {
-    pub pages: Mutex<HashMap<(String, String), (Vec<Page>, usize)>>,
+    pub pages: Mutex<HashMap<(String, String), Served>>,
     pub log: Mutex<Vec<(Instant, String, String, String)>>,
 }
 

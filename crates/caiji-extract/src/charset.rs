@@ -81,7 +81,7 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
         (enc, CharsetSource::Bom, Some(enc.name()), None, &bytes[bom_len..])
     } else if let Some(enc) = header_label.as_deref().and_then(label_to_encoding) {
         (enc, CharsetSource::Header, None, None, bytes)
-    } else if let Some(enc) = meta_label.as_deref().and_then(label_to_encoding) {
+    } else if let Some(enc) = meta_label.as_deref().and_then(label_to_encoding).map(meta_prescan_result) {
         (enc, CharsetSource::Meta, None, None, bytes)
     } else {
         let guess = detect(bytes);
@@ -144,6 +144,19 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
             source,
             replacement_chars,
         },
+    }
+}
+
+/// The HTML standard's correction of a `<meta>` prescan result ("prescan a byte stream to
+/// determine its encoding"): a page whose `<meta>` could be read as ASCII is not UTF-16, so a
+/// declared UTF-16BE/LE means UTF-8; `x-user-defined` means windows-1252.
+fn meta_prescan_result(enc: &'static Encoding) -> &'static Encoding {
+    if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
+        UTF_8
+    } else if enc == encoding_rs::X_USER_DEFINED {
+        encoding_rs::WINDOWS_1252
+    } else {
+        enc
     }
 }
 
@@ -268,6 +281,64 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+
+    const PAGE: &str = "<html><head><title>区政府召开防汛工作会议</title></head><body><p>本周三上午，区政府召开防汛工作会议。</p></body></html>";
+
+    #[test]
+    fn every_byte_order_mark_decides_first_and_is_not_binary() {
+        let utf16 = |be: bool| -> Vec<u8> {
+            let mut v = if be { vec![0xFE, 0xFF] } else { vec![0xFF, 0xFE] };
+            for u in PAGE.encode_utf16() {
+                v.extend(if be { u.to_be_bytes() } else { u.to_le_bytes() });
+            }
+            v
+        };
+        let mut utf8 = vec![0xEF, 0xBB, 0xBF];
+        utf8.extend(PAGE.as_bytes());
+        for (bytes, name) in [(utf8, "UTF-8"), (utf16(false), "UTF-16LE"), (utf16(true), "UTF-16BE")] {
+            assert_eq!(crate::registry::not_html_reason(&bytes, Some("text/html")), None, "{name}");
+            // A BOM wins over a header and a meta naming something else.
+            let d = decode(&bytes, Some("text/html; charset=gbk"));
+            assert_eq!((d.decision.encoding, d.decision.source), (name, CharsetSource::Bom));
+            assert_eq!(d.text, PAGE, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_meta_declared_utf16_means_utf8() {
+        let ncr: String = PAGE.chars().map(|c| if c.is_ascii() { c.to_string() } else { format!("&#{};", c as u32) }).collect();
+        for label in ["utf-16", "UTF-16", "utf-16le", "utf-16be", "unicodefffe", "csunicode", "ucs-2", "iso-10646-ucs-2"] {
+            let meta = format!("<meta http-equiv=\"Content-Type\" content=\"text/html; charset={label}\">");
+            for body in [PAGE.to_string(), ncr.clone()] {
+                let page = body.replacen("<head>", &format!("<head>{meta}"), 1);
+                let d = decode(page.as_bytes(), Some("text/html"));
+                assert_eq!((d.decision.encoding, d.decision.source), ("UTF-8", CharsetSource::Meta), "{label}");
+                assert_eq!(d.decision.meta_label.as_deref().map(str::to_ascii_lowercase), Some(label.to_ascii_lowercase()));
+                assert!(d.text.contains("区政府召开防汛工作会议") || d.text.contains("&#21306;"), "{label}");
+                assert_eq!(d.decision.replacement_chars, 0, "{label}");
+            }
+        }
+        let d = decode(b"<meta charset=x-user-defined><p>caf\xe9</p>", None);
+        assert_eq!(d.decision.encoding, "windows-1252");
+        assert!(d.text.contains("café"));
+    }
+
+    #[test]
+    fn a_broken_label_is_overridden_by_a_clean_detection() {
+        let page = format!("<html><head><title>关于做好冬季安全生产工作的通知</title></head><body>{}</body></html>", "<p>各乡镇人民政府，县直各有关单位：为切实做好冬季安全生产工作，现将有关事项通知如下。</p>".repeat(4));
+        let (gbk, _, _) = encoding_rs::GBK.encode(&page);
+        let d = decode(&gbk, Some("text/html; charset=utf-8"));
+        assert_eq!((d.decision.encoding, d.decision.source), ("gb18030", CharsetSource::DetectorOverride));
+        assert_eq!(d.decision.header_label.as_deref(), Some("utf-8"));
+        assert_eq!(d.decision.replacement_chars, 0);
+        assert_eq!(d.text, page);
+        // A UTF-8 page with one stray bad byte keeps its label.
+        let mut bytes = page.clone().into_bytes();
+        bytes.insert(200, 0xFF);
+        let d = decode(&bytes, Some("text/html; charset=utf-8"));
+        assert_eq!((d.decision.encoding, d.decision.source), ("UTF-8", CharsetSource::Header));
+    }
+
     use super::*;
 
     #[test]

@@ -42,6 +42,11 @@ pub fn not_html_reason(bytes: &[u8], content_type: Option<&str>) -> Option<Strin
             return Some(format!("content type {mime}"));
         }
     }
+    // The byte order mark first, as the Encoding standard orders it: a UTF-16 page is full of
+    // NUL bytes and is text all the same.
+    if encoding_rs::Encoding::for_bom(bytes).is_some() {
+        return None;
+    }
     let head = &bytes[..bytes.len().min(1024)];
     const MAGIC: &[(&[u8], &str)] = &[
         (b"%PDF-", "PDF document"),

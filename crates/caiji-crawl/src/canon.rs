@@ -48,8 +48,60 @@ fn is_tracking_pair(pair: &str) -> bool {
     key.starts_with(b"utm_") || key == b"spm"
 }
 
-/// Absolute links (`<a href>`, `<area href>`) of a page, resolved against `<base href>` or the
-/// page URL, in document order, without duplicates.
+/// The delay (seconds) and URL of a refresh declaration, `<meta http-equiv="refresh"
+/// content="…">` or a `Refresh` header, parsed as the WHATWG HTML "shared declarative refresh
+/// steps" do: `0; url=/next`, `0;URL='/next'`, `5, url = "/next"`, `0; /next` (no `url=`),
+/// `3` (a reload: no URL). `None` when the value does not start with a delay.
+pub fn parse_refresh(content: &str) -> Option<(f64, Option<String>)> {
+    let s = content.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let digits = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    if digits == 0 {
+        return None;
+    }
+    let delay: f64 = s[..digits].trim_end_matches('.').parse().ok().or(Some(0.0))?;
+    let mut rest = s[digits..].trim_start_matches(|c: char| c.is_ascii_whitespace());
+    match rest.chars().next() {
+        None => return Some((delay, None)),
+        Some(';' | ',') => rest = &rest[1..],
+        Some(_) => return Some((delay, None)), // a parse error: the standard stops, no URL
+    }
+    rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("url") {
+        let after = rest[3..].trim_start_matches(|c: char| c.is_ascii_whitespace());
+        if let Some(value) = after.strip_prefix('=') {
+            rest = value.trim_start_matches(|c: char| c.is_ascii_whitespace());
+        }
+    }
+    let url = match rest.chars().next() {
+        Some(q @ ('"' | '\'')) => rest[1..].split(q).next().unwrap_or(""),
+        _ => rest,
+    };
+    let url = url.trim();
+    Some((delay, (!url.is_empty()).then(|| url.to_string())))
+}
+
+/// The refresh target of a page: its `<meta http-equiv="refresh">` or `Refresh` header URL,
+/// resolved against the page's URL (followed like a link, as Heritrix, Nutch and Norconex do).
+pub fn refresh_target(content: &str, page_url: &Url) -> Option<Url> {
+    let (_, target) = parse_refresh(content)?;
+    canonicalize(&page_url.join(&target?).ok()?)
+}
+
+/// The `<meta http-equiv="refresh">` targets of a page (parsed only when the word appears).
+pub fn meta_refresh_targets(html: &str, page_url: &Url) -> Vec<Url> {
+    if !html.as_bytes().windows(7).any(|w| w.eq_ignore_ascii_case(b"refresh")) {
+        return Vec::new();
+    }
+    let doc = Html::parse_document(html);
+    let Ok(meta) = Selector::parse("meta[http-equiv][content]") else { return Vec::new() };
+    doc.select(&meta)
+        .filter(|m| m.value().attr("http-equiv").is_some_and(|v| v.trim().eq_ignore_ascii_case("refresh")))
+        .filter_map(|m| refresh_target(m.value().attr("content")?, page_url))
+        .collect()
+}
+
+/// Absolute links (`<a href>`, `<area href>`, and a `<meta http-equiv="refresh">` target) of a
+/// page, resolved against `<base href>` or the page URL, in document order, without duplicates.
 pub fn links(html: &str, page_url: &Url, encoding: Option<&'static Encoding>) -> Vec<Url> {
     let doc = Html::parse_document(html);
     let base = Selector::parse("base[href]")
@@ -61,6 +113,16 @@ pub fn links(html: &str, page_url: &Url, encoding: Option<&'static Encoding>) ->
     };
     let legacy = encoding.filter(|e| *e != encoding_rs::UTF_8);
     let mut out: Vec<Url> = Vec::new();
+    if let Ok(meta) = Selector::parse("meta[http-equiv][content]") {
+        for m in doc.select(&meta) {
+            let is_refresh = m.value().attr("http-equiv").is_some_and(|v| v.trim().eq_ignore_ascii_case("refresh"));
+            if let Some(u) = m.value().attr("content").filter(|_| is_refresh).and_then(|c| refresh_target(c, &base))
+                && !out.contains(&u)
+            {
+                out.push(u);
+            }
+        }
+    }
     for a in doc.select(&sel) {
         let Some(href) = a.value().attr("href") else {
             continue;
@@ -142,6 +204,32 @@ mod tests {
             assert_eq!(got.as_str(), want, "{input}");
             assert!(!got.as_str().contains("%EF%BF%BD"));
         }
+    }
+
+    #[test]
+    fn refresh_declarations() {
+        let cases: [(&str, Option<(f64, Option<&str>)>); 12] = [
+            ("0; url=/news/list_1.html", Some((0.0, Some("/news/list_1.html")))),
+            ("0;URL='/a b.html'", Some((0.0, Some("/a b.html")))),
+            ("5, url = \"/next\"", Some((5.0, Some("/next")))),
+            ("0; /no-url-prefix", Some((0.0, Some("/no-url-prefix")))),
+            ("  3  ", Some((3.0, None))),
+            ("0.5;url=http://x.cn/y", Some((0.5, Some("http://x.cn/y")))),
+            ("1; Url=/q?a=1&b=2", Some((1.0, Some("/q?a=1&b=2")))),
+            ("0; url=", Some((0.0, None))),
+            ("0 url=/x", Some((0.0, None))),
+            ("0;url=\"/unterminated", Some((0.0, Some("/unterminated")))),
+            ("url=/x", None),
+            ("", None),
+        ];
+        for (content, want) in cases {
+            let got = parse_refresh(content);
+            assert_eq!(got.as_ref().map(|(d, u)| (*d, u.as_deref())), want, "{content:?}");
+        }
+        let page = Url::parse("http://a.cn/old/").unwrap();
+        let html = "<HTML><HEAD><META HTTP-EQUIV=REFRESH CONTENT=\"0; URL=/news/list_1.html\"></HEAD><body></body></HTML>";
+        assert_eq!(links(html, &page, None), [Url::parse("http://a.cn/news/list_1.html").unwrap()]);
+        assert_eq!(refresh_target("0; url=../n/2.html", &page).unwrap().as_str(), "http://a.cn/n/2.html");
     }
 
     #[test]

@@ -443,6 +443,10 @@ pub struct Analysis {
     pub record: Option<caiji_extract::Record>,
     /// Links found (list pages, sitemaps), before the site's scope and rules.
     pub links: Vec<Url>,
+    /// Where the page sends its reader (`Refresh` header, `<meta http-equiv="refresh">`):
+    /// followed on the site's hosts as a list page (or an article, by the rules), since a moved
+    /// page hides everything behind it.
+    pub refresh: Vec<Url>,
     /// Why nothing was extracted or discovered, when that is worth recording.
     pub note: Option<String>,
 }
@@ -457,13 +461,20 @@ pub fn analyze(kind: UrlKind, extractor: Option<&dyn Extractor>, fetched: &Fetch
         return out;
     }
     let content_type = fetched.header("content-type");
+    let base = fetched.final_url.clone().unwrap_or_else(|| fetched.url.clone());
+    // The header counts whatever the body is (often empty).
+    if let Some(target) = fetched.header("refresh").and_then(|r| canon::refresh_target(r, &base)) {
+        out.refresh.push(target);
+    }
     let not_html = caiji_extract::registry::not_html_reason(body, content_type);
     if not_html.is_some() && kind != UrlKind::Sitemap {
         out.note = not_html.map(|r| format!("not extracted: {r}"));
         return out;
     }
     let decoded = caiji_extract::decode(body, content_type);
-    let base = fetched.final_url.clone().unwrap_or_else(|| fetched.url.clone());
+    if kind != UrlKind::Sitemap {
+        out.refresh.extend(canon::meta_refresh_targets(&decoded.text, &base));
+    }
     match kind {
         UrlKind::Article => {
             if let Some(extractor) = extractor {
@@ -533,26 +544,27 @@ fn dispose(site: &SiteConfig, item: &FrontierItem, run_id: i64, fetched: Fetched
     let extraction = analysis.record.map(|r| Box::new(to_new_extraction(r, site, run_id)));
     let content_type = fetched.header("content-type").map(str::to_string);
     let capture = to_new_capture(&fetched, site, &item.canonical_url, run_id, content_type, analysis.decoded.as_ref());
-    let discovered: Vec<NewUrl> = analysis
-        .links
-        .into_iter()
-        .filter(|u| site.owns_url(u))
-        .filter_map(|u| {
-            let kind = if site.is_article(u.as_str()) {
-                UrlKind::Article
-            } else if site.is_followed(u.as_str()) {
-                UrlKind::List
-            } else {
-                return None;
-            };
-            Some(NewUrl {
-                canonical_url: u.to_string(),
-                url: u.to_string(),
-                kind,
-                discovered_from: Some(item.canonical_url.clone()),
-            })
-        })
-        .collect();
+    let refresh: Vec<(Url, bool)> = analysis.refresh.into_iter().map(|u| (u, true)).collect();
+    let mut discovered: Vec<NewUrl> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (u, is_refresh) in refresh.into_iter().chain(analysis.links.into_iter().map(|u| (u, false))) {
+        if !site.owns_url(&u) || !seen.insert(u.to_string()) {
+            continue;
+        }
+        let kind = if site.is_article(u.as_str()) {
+            UrlKind::Article
+        } else if site.is_followed(u.as_str()) || is_refresh {
+            UrlKind::List
+        } else {
+            continue;
+        };
+        discovered.push(NewUrl {
+            canonical_url: u.to_string(),
+            url: u.to_string(),
+            kind,
+            discovered_from: Some(item.canonical_url.clone()),
+        });
+    }
     Disposition::Captured { capture, extraction, state, discovered, note: analysis.note }
 }
 

@@ -123,3 +123,45 @@ async fn gbk_queries_survive_tracking_parameter_removal() {
     );
     assert_eq!(scalar_i64(&db, "SELECT count(*) FROM frontier WHERE url LIKE '%EF%BF%BD%'").await, 0);
 }
+
+/// WHATWG HTML "shared declarative refresh steps": a page that refreshes to another (by
+/// `<meta http-equiv=refresh>`, however old its markup, or by the `Refresh` header) leads the
+/// crawl there, as it leads a browser; the target records where it was discovered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meta_refresh_and_refresh_header_are_followed() {
+    let db = TestDb::new().await.expect("test database");
+    let web = Arc::new(Web::default());
+    let host = "moved.test";
+    web.set(host, "/", Page::html("<HTML><HEAD><META HTTP-EQUIV=REFRESH CONTENT=\"0; URL=/news/list_1.html\"></HEAD><BODY></BODY></HTML>"));
+    let mut old = Page::html("");
+    old.headers.push(("refresh", "0; url=/news/list_2.html".into()));
+    web.set(host, "/old/", old);
+    web.set(host, "/news/list_1.html", list(&["/a/1.html".into()]));
+    web.set(host, "/news/list_2.html", list(&["/a/2.html".into()]));
+    web.set(host, "/a/1.html", Page::html(NOTICE));
+    web.set(host, "/a/2.html", Page::html(NOTICE.replace("本周三", "本周四")));
+    let addr = serve(web.clone()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = config(tmp.path(), "", "", &[("moved", &[host], "http://moved.test/")]);
+    let mut config = config;
+    config.sites[0].file.start_urls.push("http://moved.test/old/".into());
+    let opts = CrawlOptions { routes: routes(addr, &[host]), ..Default::default() };
+    crawl(&config, &db.archive, &db.url, &opts).await.expect("crawl");
+    for p in ["/news/list_1.html", "/news/list_2.html", "/a/1.html", "/a/2.html"] {
+        assert_eq!(web.requests(host, p).len(), 1, "{p} not fetched");
+    }
+    let from: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT url, discovered_from FROM frontier WHERE url LIKE '%/news/%' ORDER BY url",
+    )
+    .fetch_all(db.archive.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        from,
+        [
+            ("http://moved.test/news/list_1.html".to_string(), Some("http://moved.test/".to_string())),
+            ("http://moved.test/news/list_2.html".to_string(), Some("http://moved.test/old/".to_string())),
+        ]
+    );
+    assert_eq!(scalar_i64(&db, "SELECT count(*) FROM documents").await, 2);
+}

@@ -38,6 +38,10 @@ impl Archive {
     /// disallowed articles get another chance in a new run (robots.txt changes too; a
     /// still-disallowed URL is checked against the rules again, never requested).
     pub async fn enqueue(&self, run_id: i64, site: &str, urls: &[NewUrl]) -> Result<u64, ArchiveError> {
+        // One row per URL: a statement may not settle the same row twice (a sitemap that lists
+        // a page twice, two links that canonicalise alike). The first occurrence wins.
+        let mut seen = std::collections::HashSet::new();
+        let urls: Vec<&NewUrl> = urls.iter().filter(|u| seen.insert(u.canonical_url.as_str())).collect();
         if urls.is_empty() {
             return Ok(0);
         }

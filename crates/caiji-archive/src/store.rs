@@ -86,7 +86,11 @@ pub struct ExtractedText {
 }
 
 impl ExtractedText {
-    pub fn new(paragraphs: Vec<String>) -> Self {
+    /// Paragraphs as extracted; U+0000, which no PostgreSQL text can hold, is removed first.
+    pub fn new(mut paragraphs: Vec<String>) -> Self {
+        for p in paragraphs.iter_mut().filter(|p| p.contains('\0')) {
+            p.retain(|c| c != '\0');
+        }
         let text = paragraphs.join("\n\n");
         let sha256 = crate::sha256(text.as_bytes());
         Self { paragraphs, text, sha256 }
@@ -218,6 +222,12 @@ pub(crate) async fn insert_run(tx: &mut Transaction<'_, Postgres>, run: &RunInfo
     Ok(id)
 }
 
+/// `s` as PostgreSQL `text` can hold it: U+0000 (which it rejects) shown as U+FFFD. For what a
+/// server sent (labels, headers, error messages quoting it), where the bytes are evidence.
+fn pg_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') { std::borrow::Cow::Owned(s.replace('\0', "\u{FFFD}")) } else { std::borrow::Cow::Borrowed(s) }
+}
+
 async fn insert_capture(tx: &mut Transaction<'_, Postgres>, c: &NewCapture) -> Result<i64, ArchiveError> {
     let (digest, length) = match &c.body {
         Some(body) => {
@@ -248,18 +258,18 @@ async fn insert_capture(tx: &mut Transaction<'_, Postgres>, c: &NewCapture) -> R
     .bind(&c.final_url)
     .bind(&c.redirect_chain)
     .bind(c.outcome)
-    .bind(&c.error)
+    .bind(c.error.as_deref().map(pg_text))
     .bind(c.status.map(|s| s as i16))
     .bind(c.fetched_at)
     .bind(c.duration_ms)
     .bind(c.attempts)
     .bind(&c.response_headers)
-    .bind(&c.content_type)
+    .bind(c.content_type.as_deref().map(pg_text))
     .bind(digest)
     .bind(length)
     .bind(&c.charset.bom)
-    .bind(&c.charset.header)
-    .bind(&c.charset.meta)
+    .bind(c.charset.header.as_deref().map(pg_text))
+    .bind(c.charset.meta.as_deref().map(pg_text))
     .bind(&c.charset.detected)
     .bind(&c.charset.used)
     .bind(&c.charset.source)

@@ -227,7 +227,8 @@ mod tests {
             assert_eq!(got.as_ref().map(|(d, u)| (*d, u.as_deref())), want, "{content:?}");
         }
         let page = Url::parse("http://a.cn/old/").unwrap();
-        let html = "<HTML><HEAD><META HTTP-EQUIV=REFRESH CONTENT=\"0; URL=/news/list_1.html\"></HEAD><body></body></HTML>";
+        let html =
+            "<HTML><HEAD><META HTTP-EQUIV=REFRESH CONTENT=\"0; URL=/news/list_1.html\"></HEAD><body></body></HTML>";
         assert_eq!(links(html, &page, None), [Url::parse("http://a.cn/news/list_1.html").unwrap()]);
         assert_eq!(refresh_target("0; url=../n/2.html", &page).unwrap().as_str(), "http://a.cn/n/2.html");
     }

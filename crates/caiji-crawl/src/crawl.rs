@@ -311,7 +311,12 @@ pub enum Disposition {
 async fn crawl_site<'a>(ctx: &RunContext<'a>, site: &SiteConfig) -> Result<SiteCounts, (SiteCounts, CrawlError)> {
     let mut counts = SiteCounts::default();
     let name = site.name().to_string();
-    let seeds = seed_urls(ctx, site).await;
+    // Seeding may fetch robots.txt (a slow server): a signal must not wait for it.
+    let seeds = tokio::select! {
+        biased;
+        () = ctx.cancel.cancelled() => return Ok(counts),
+        seeds = seed_urls(ctx, site) => seeds,
+    };
     if let Err(e) = ctx.archive.enqueue(ctx.run_id, &name, &seeds).await {
         return Err((counts, e.into()));
     }
@@ -502,16 +507,20 @@ async fn analyze_off_thread(
     if fetched.outcome != Outcome::Ok || fetched.body.is_none() {
         return (fetched, Analysis::default());
     }
-    let permit = match ctx.analysis.clone().acquire_owned().await {
-        Ok(p) => p,
-        Err(_) => return (fetched, Analysis { note: Some("analysis pool closed".into()), ..Default::default() }),
-    };
     let input = fetched.clone(); // the body is shared (`Bytes`), not copied
-    let task = tokio::task::spawn_blocking(move || {
-        let _permit = permit; // held until the work ends, even if nobody waits for it any more
-        analyze(kind, extractor, &input)
-    });
-    let analysis = match tokio::time::timeout(ctx.parse_timeout, task).await {
+    let slots = ctx.analysis.clone();
+    // The limit covers waiting for a free slot too: pages that parse for minutes on every core
+    // must not hold up the other sites' pages.
+    let work = async move {
+        let permit = slots.acquire_owned().await.map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit; // held until the work ends, even if nobody waits for it any more
+            analyze(kind, extractor, &input)
+        })
+        .await
+        .map_err(|e| e.to_string())
+    };
+    let analysis = match tokio::time::timeout(ctx.parse_timeout, work).await {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => {
             tracing::error!(url = %fetched.url, error = %e, "page analysis failed: capture kept, not extracted");
@@ -521,7 +530,7 @@ async fn analyze_off_thread(
             tracing::warn!(url = %fetched.url, secs = ctx.parse_timeout.as_secs_f64(), "page analysis timed out: capture kept, not extracted");
             Analysis {
                 note: Some(format!(
-                    "analysis gave up after {:.0} s: capture kept, not extracted",
+                    "analysis gave up after {:.0} s (parsing, or waiting for a core busy with other pages): capture kept, not extracted",
                     ctx.parse_timeout.as_secs_f64()
                 )),
                 ..Default::default()

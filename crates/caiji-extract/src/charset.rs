@@ -306,14 +306,20 @@ mod tests {
 
     #[test]
     fn a_meta_declared_utf16_means_utf8() {
-        let ncr: String = PAGE.chars().map(|c| if c.is_ascii() { c.to_string() } else { format!("&#{};", c as u32) }).collect();
-        for label in ["utf-16", "UTF-16", "utf-16le", "utf-16be", "unicodefffe", "csunicode", "ucs-2", "iso-10646-ucs-2"] {
+        let ncr: String =
+            PAGE.chars().map(|c| if c.is_ascii() { c.to_string() } else { format!("&#{};", c as u32) }).collect();
+        for label in
+            ["utf-16", "UTF-16", "utf-16le", "utf-16be", "unicodefffe", "csunicode", "ucs-2", "iso-10646-ucs-2"]
+        {
             let meta = format!("<meta http-equiv=\"Content-Type\" content=\"text/html; charset={label}\">");
             for body in [PAGE.to_string(), ncr.clone()] {
                 let page = body.replacen("<head>", &format!("<head>{meta}"), 1);
                 let d = decode(page.as_bytes(), Some("text/html"));
                 assert_eq!((d.decision.encoding, d.decision.source), ("UTF-8", CharsetSource::Meta), "{label}");
-                assert_eq!(d.decision.meta_label.as_deref().map(str::to_ascii_lowercase), Some(label.to_ascii_lowercase()));
+                assert_eq!(
+                    d.decision.meta_label.as_deref().map(str::to_ascii_lowercase),
+                    Some(label.to_ascii_lowercase())
+                );
                 assert!(d.text.contains("区政府召开防汛工作会议") || d.text.contains("&#21306;"), "{label}");
                 assert_eq!(d.decision.replacement_chars, 0, "{label}");
             }
@@ -325,7 +331,10 @@ mod tests {
 
     #[test]
     fn a_broken_label_is_overridden_by_a_clean_detection() {
-        let page = format!("<html><head><title>关于做好冬季安全生产工作的通知</title></head><body>{}</body></html>", "<p>各乡镇人民政府，县直各有关单位：为切实做好冬季安全生产工作，现将有关事项通知如下。</p>".repeat(4));
+        let page = format!(
+            "<html><head><title>关于做好冬季安全生产工作的通知</title></head><body>{}</body></html>",
+            "<p>各乡镇人民政府，县直各有关单位：为切实做好冬季安全生产工作，现将有关事项通知如下。</p>".repeat(4)
+        );
         let (gbk, _, _) = encoding_rs::GBK.encode(&page);
         let d = decode(&gbk, Some("text/html; charset=utf-8"));
         assert_eq!((d.decision.encoding, d.decision.source), ("gb18030", CharsetSource::DetectorOverride));

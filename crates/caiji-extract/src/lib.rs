@@ -101,6 +101,39 @@ impl Record {
         self.flags.contains(&flag)
     }
 
+    /// Removes U+0000 from every string of the record. A page can carry it (inside a script's
+    /// JSON-LD, where the HTML parser leaves text alone), no archive text column can hold it
+    /// (PostgreSQL rejects it in `text` and `jsonb`), and no reader wants it.
+    pub fn strip_nul(&mut self) {
+        fn clean(s: &mut String) {
+            if s.contains('\0') {
+                s.retain(|c| c != '\0');
+            }
+        }
+        fn clean_json(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::String(s) => clean(s),
+                serde_json::Value::Array(a) => a.iter_mut().for_each(clean_json),
+                serde_json::Value::Object(o) => {
+                    let keys: Vec<String> = o.keys().filter(|k| k.contains('\0')).cloned().collect();
+                    for k in keys {
+                        if let Some(val) = o.remove(&k) {
+                            o.insert(k.replace('\0', ""), val);
+                        }
+                    }
+                    o.values_mut().for_each(clean_json);
+                }
+                _ => {}
+            }
+        }
+        for s in [&mut self.title, &mut self.author, &mut self.published_at].into_iter().flatten() {
+            clean(s);
+        }
+        self.paragraphs.iter_mut().for_each(clean);
+        self.paragraphs.retain(|p| !p.trim().is_empty());
+        self.meta.values_mut().for_each(clean_json);
+    }
+
     /// The paragraphs as plain text, separated by blank lines.
     pub fn text(&self) -> String {
         self.paragraphs.join("\n\n")

@@ -17,13 +17,19 @@ use std::borrow::Cow;
 /// Deepest element nesting kept, as in Blink.
 pub const MAX_DEPTH: usize = 512;
 
-/// What [`cap_depth`] did to a page that was too deep.
+/// Attributes kept on one start tag: html5ever checks each new attribute against the tag's
+/// others, so a tag with 200,000 of them costs minutes. Real pages use a few dozen.
+pub const MAX_ATTRIBUTES: usize = 256;
+
+/// What [`cap_depth`] did to a page that was too deep (or had a tag with too many attributes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DepthCapped {
     /// The deepest nesting the markup asked for.
     pub depth: usize,
-    /// Start tags dropped (with their end tags).
+    /// Start and end tags dropped for depth.
     pub dropped: usize,
+    /// Start tags whose attributes past [`MAX_ATTRIBUTES`] were dropped.
+    pub attributes_cut: usize,
 }
 
 const VOID: &[&str] = &[
@@ -42,8 +48,12 @@ const RAW_TEXT: &[&str] =
 /// `html` with its nesting capped at `max` (see the module doc); `None` when nothing exceeds it.
 pub fn cap_depth(html: &str, max: usize) -> Option<(String, DepthCapped)> {
     let bytes = html.as_bytes();
-    // (name, dropped) of each open counted element.
+    // (name, dropped) of each open counted element, and how many of each name are open (an
+    // end tag of a name not open is skipped at once, not searched for down the whole stack).
     let mut stack: Vec<(&str, bool)> = Vec::new();
+    let mut open: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut attributes_cut = 0usize;
+    let mut depth_drops = 0usize;
     let mut kept_depth = 0usize;
     let mut deepest = 0usize;
     let mut dropped_ranges: Vec<(usize, usize)> = Vec::new();
@@ -75,16 +85,22 @@ pub fn cap_depth(html: &str, max: usize) -> Option<(String, DepthCapped)> {
         let name = &html[name_start..name_end];
         let lower = name.to_ascii_lowercase();
         if closing {
-            if let Some(pos) = stack.iter().rposition(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            if open.get(&lower).is_some_and(|n| *n > 0)
+                && let Some(pos) = stack.iter().rposition(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
                 let (_, dropped) = stack[pos];
                 // Elements left open inside it are closed with it.
-                for (_, d) in stack.drain(pos..) {
+                for (n, d) in stack.drain(pos..) {
                     if !d {
                         kept_depth -= 1;
+                    }
+                    if let Some(c) = open.get_mut(&n.to_ascii_lowercase()) {
+                        *c = c.saturating_sub(1);
                     }
                 }
                 if dropped {
                     dropped_ranges.push((lt, end));
+                    depth_drops += 1;
                 }
             }
             i = end;
@@ -96,7 +112,12 @@ pub fn cap_depth(html: &str, max: usize) -> Option<(String, DepthCapped)> {
             i = find_end_tag(bytes, end, lower.as_bytes()).unwrap_or(bytes.len());
             continue;
         }
+        let cut = attribute_cut(bytes, name_end, end);
         if self_closing || VOID.contains(&lower.as_str()) || OPTIONAL_END.contains(&lower.as_str()) {
+            if let Some(c) = cut {
+                dropped_ranges.push((c, end - 1));
+                attributes_cut += 1;
+            }
             i = end;
             continue;
         }
@@ -104,10 +125,16 @@ pub fn cap_depth(html: &str, max: usize) -> Option<(String, DepthCapped)> {
         let drop = kept_depth >= max;
         if drop {
             dropped_ranges.push((lt, end));
+            depth_drops += 1;
         } else {
             kept_depth += 1;
+            if let Some(c) = cut {
+                dropped_ranges.push((c, end - 1));
+                attributes_cut += 1;
+            }
         }
         stack.push((name, drop));
+        *open.entry(lower).or_default() += 1;
         i = end;
     }
     if dropped_ranges.is_empty() {
@@ -120,7 +147,7 @@ pub fn cap_depth(html: &str, max: usize) -> Option<(String, DepthCapped)> {
         at = e;
     }
     out.push_str(&html[at..]);
-    Some((out, DepthCapped { depth: deepest, dropped: dropped_ranges.len() }))
+    Some((out, DepthCapped { depth: deepest, dropped: depth_drops, attributes_cut }))
 }
 
 /// [`cap_depth`] at [`MAX_DEPTH`], borrowing the page when nothing changes.
@@ -129,6 +156,32 @@ pub fn capped(html: &str) -> (Cow<'_, str>, Option<DepthCapped>) {
         Some((s, c)) => (Cow::Owned(s), Some(c)),
         None => (Cow::Borrowed(html), None),
     }
+}
+
+/// Where to cut a start tag (spanning `from..end`, `end` just past its `>`) so that it keeps
+/// [`MAX_ATTRIBUTES`] attributes: the start of the first one past them, if any.
+fn attribute_cut(bytes: &[u8], from: usize, end: usize) -> Option<usize> {
+    let mut quote = None;
+    let mut count = 0usize;
+    let mut prev_space = true;
+    for (k, &b) in bytes[from..end.saturating_sub(1)].iter().enumerate() {
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b.is_ascii_whitespace() => prev_space = true,
+            None => {
+                if prev_space && b != b'/' && b != b'=' {
+                    count += 1;
+                    if count > MAX_ATTRIBUTES {
+                        return Some(from + k);
+                    }
+                }
+                prev_space = false;
+            }
+        }
+    }
+    None
 }
 
 /// Index just past the `>` closing the tag whose name ends at `from` (quotes respected).
@@ -182,6 +235,7 @@ mod tests {
         let (out, capped) = cap_depth(&page, 512).expect("capped");
         assert_eq!(capped.depth, n);
         assert_eq!(capped.dropped, 2 * (n - 512));
+        assert_eq!(capped.attributes_cut, 0);
         assert_eq!(out.matches("<div>").count(), 512);
         assert_eq!(out.matches("</div>").count(), 512);
         assert!(out.contains("<p>正文第一段。</p><p>第二段。</p>"));
@@ -194,6 +248,24 @@ mod tests {
         assert_eq!(capped.depth, 600);
         assert_eq!(out.matches("<font").count(), 100);
         assert!(out.ends_with("文字"));
+    }
+
+    #[test]
+    fn unmatched_end_tags_cost_nothing_and_huge_tags_are_cut() {
+        // 60,000 nested tables: <tr>/<td> are not counted, their end tags are never open.
+        let n = 60_000;
+        let page = format!("{}x{}", "<table><tr><td>".repeat(n), "</td></tr></table>".repeat(n));
+        let started = std::time::Instant::now();
+        let (_, capped) = cap_depth(&page, 512).expect("capped");
+        assert_eq!(capped.depth, n);
+        // Linear: a quadratic scan of 60,000 takes minutes; this bound is loose on purpose.
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+        let attrs: String = (0..1000).map(|i| format!(" a{i}=\"{i}\"")).collect();
+        let page = format!("<div{attrs}>正文</div><img{attrs}>");
+        let (out, capped) = cap_depth(&page, 512).expect("cut");
+        assert_eq!((capped.dropped, capped.attributes_cut), (0, 2));
+        assert!(out.contains(" a255=\"255\" >正文</div>"), "{}", &out[..200]);
+        assert!(!out.contains("a256="));
     }
 
     #[test]

@@ -90,7 +90,8 @@ pub fn extract_bytes(
 pub fn extract_decoded(extractor: &dyn Extractor, url: &str, decoded: &Decoded) -> Record {
     let page = Page { url, html: &decoded.text, charset: Some(&decoded.decision) };
     let mut rec = extractor.extract(&page);
-    if let Some(n) = decoded.nesting {
+    rec.strip_nul();
+    if let Some(n) = decoded.nesting.filter(|n| n.dropped > 0) {
         rec.flag(Flag::TooDeep);
         rec.meta.insert("nesting_depth".into(), serde_json::Value::from(n.depth));
     }

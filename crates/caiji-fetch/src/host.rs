@@ -10,7 +10,7 @@ use url::Url;
 use crate::robots::RobotsRules;
 use crate::{Fetched, Fetcher, Hop, Outcome, error_chain, host_key};
 
-/// robots.txt bodies larger than this are cut (Google reads 500 KiB).
+/// robots.txt bodies larger than this are cut, not refused (RFC 9309 §2.5: at least 500 KiB).
 const ROBOTS_MAX_BYTES: usize = 500 * 1024;
 const ROBOTS_MAX_REDIRECTS: usize = 5;
 
@@ -31,7 +31,8 @@ impl HostState {
         let crawl_delay = robots
             .crawl_delay()
             .filter(|d| d.is_finite() && *d > 0.0)
-            .map(|d| Duration::from_secs_f32(d).min(cfg.crawl_delay_cap));
+            // Any value a robots.txt may write, 1e30 included, ends at the cap (never a panic).
+            .map(|d| Duration::try_from_secs_f32(d).unwrap_or(cfg.crawl_delay_cap).min(cfg.crawl_delay_cap));
         let interval = base.max(crawl_delay.unwrap_or(Duration::ZERO)).max(Duration::from_millis(1));
         tracing::debug!(host = %host_key(url), interval_ms = interval.as_millis() as u64, ?crawl_delay, "host ready");
         let quota = Quota::with_period(interval)
@@ -180,9 +181,16 @@ async fn robots_exchange(fetcher: &Fetcher, robots_url: &mut Url, record: &mut F
                 }
             }
         }
-        let body = fetcher.read_body(response).await;
+        let body = fetcher.read_body_prefix(response, ROBOTS_MAX_BYTES).await;
         let body = match body {
-            Ok(b) => b,
+            Ok((b, truncated)) => {
+                if truncated {
+                    record.error = Some(format!(
+                        "robots.txt longer than {ROBOTS_MAX_BYTES} bytes: the first {ROBOTS_MAX_BYTES} were read and obeyed (RFC 9309 §2.5)"
+                    ));
+                }
+                b
+            }
             Err((outcome, msg)) => {
                 record.outcome = outcome;
                 record.error = Some(msg.clone());
@@ -204,7 +212,7 @@ async fn robots_exchange(fetcher: &Fetcher, robots_url: &mut Url, record: &mut F
             tracing::warn!(url = %robots_url, %status, "robots.txt unavailable: host deferred");
             return RobotsRules::Unavailable(msg);
         }
-        return RobotsRules::parse(&fetcher.config().user_agent, &body[..body.len().min(ROBOTS_MAX_BYTES)]);
+        return RobotsRules::parse(&fetcher.config().user_agent, &body);
     }
     record.error = Some(format!("more than {ROBOTS_MAX_REDIRECTS} redirects"));
     RobotsRules::AllowAll

@@ -489,6 +489,31 @@ impl Fetcher {
             .header("x-caiji-replay-scheme", url.scheme()))
     }
 
+    /// The first `max` bytes of a body (the rest is not read): robots.txt, where RFC 9309 §2.5
+    /// asks crawlers to parse at least 500 KiB and a longer file is cut, not refused.
+    pub(crate) async fn read_body_prefix(
+        &self,
+        mut response: reqwest::Response,
+        max: usize,
+    ) -> Result<(Bytes, bool), (Outcome, String)> {
+        let mut body = BytesMut::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = max - body.len();
+                    if chunk.len() >= room {
+                        body.extend_from_slice(&chunk[..room]);
+                        return Ok((body.freeze(), true));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok((body.freeze(), false)),
+                Err(e) if e.is_timeout() => return Err((Outcome::Timeout, error_chain(&e))),
+                Err(e) => return Err((Outcome::NetworkError, error_chain(&e))),
+            }
+        }
+    }
+
     pub(crate) async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes, (Outcome, String)> {
         let limit = self.config.max_body_bytes;
         if let Some(len) = response.content_length()

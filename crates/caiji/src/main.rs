@@ -211,6 +211,9 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(run(cli));
+    // Analyses given up on (a page parsing for minutes) may still run on blocking threads:
+    // their results are not wanted, and the exit must not wait for them.
+    runtime.shutdown_background();
     ExitCode::from(code)
 }
 

@@ -529,3 +529,72 @@ mod adversarial {
         }
     }
 }
+
+/// Inputs found by trying to break the crawl: a Crawl-delay too large for any duration, NUL
+/// characters where PostgreSQL text cannot hold them (JSON-LD, a `<meta charset>` label), a
+/// sitemap listing a page twice, a robots.txt over 500 KiB. Each is recorded; none stops a run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_robots_labels_and_sitemaps_do_not_stop_a_site() {
+    let db = TestDb::new().await.expect("test database");
+    let web = Arc::new(Web::default());
+    let (a, b) = ("huge-delay.test", "nul.test");
+    web.set(
+        a,
+        "/robots.txt",
+        Page::typed("text/plain", "User-agent: *\nCrawl-delay: 99999999999999999999999\nAllow: /\n"),
+    );
+    web.set(a, "/list/", list(&["/a/1".into()]));
+    web.set(a, "/a/1", article(1));
+    // 600 KiB of comments, then a rule: the first 500 KiB are obeyed, the rest cut.
+    let long_robots =
+        format!("User-agent: *\nDisallow: /private/\n{}Disallow: /a/2\n", "# padding line\n".repeat(600 * 1024 / 15));
+    web.set(b, "/robots.txt", Page::typed("text/plain", long_robots));
+    web.set(b, "/list/", Page::html(b"<html><head><meta charset=\"utf\x008\"></head><body><a href=\"/a/1\">1</a><a href=\"/a/2\">2</a></body></html>".to_vec()));
+    let jsonld = "<html><head><title>有空字符的文章</title><script type=\"application/ld+json\">{\"@type\":\"NewsArticle\",\"author\":{\"name\":\"张\\u0000三\"},\"headline\":\"标\u{0}题\"}</script></head>\
+        <body><div class=\"content\"><p>正文第一段，内容完整，句子足够长，可以被提取。</p><p>第二段\u{0}也有足够的文字。</p></div></body></html>";
+    web.set(b, "/a/1", Page::html(jsonld));
+    web.set(b, "/a/2", article(2));
+    web.set(b, "/sitemap.xml", Page::typed("application/xml", "<urlset><url><loc>http://nul.test/a/1</loc></url><url><loc>http://nul.test/a/2</loc></url><url><loc>http://nul.test/a/1#top</loc></url></urlset>"));
+    let addr = serve(web.clone()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = config(
+        tmp.path(),
+        "",
+        "",
+        &[("delay", &[a], "http://huge-delay.test/list/"), ("nul", &[b], "http://nul.test/list/")],
+    );
+    config.sites[1].file.sitemaps.push("http://nul.test/sitemap.xml".into());
+    config.global.fetch.crawl_delay_cap_secs = 0.05;
+    let opts = CrawlOptions { routes: routes(addr, &[a, b]), ..Default::default() };
+    for run in 1..=2 {
+        let summary = crawl(&config, &db.archive, &db.url, &opts).await.unwrap_or_else(|e| panic!("run {run}: {e}"));
+        assert_ne!(summary.outcome, RunOutcome::Failed, "run {run}: {summary:?}");
+    }
+    assert_eq!(scalar_i64(&db, "SELECT count(*) FROM frontier WHERE state IN ('in_progress', 'pending')").await, 0);
+    assert_eq!(scalar_i64(&db, "SELECT count(*) FROM documents WHERE url = 'http://huge-delay.test/a/1'").await, 1);
+    let (author, text): (Option<String>, String) =
+        sqlx::query_as("SELECT author, text FROM documents WHERE url = 'http://nul.test/a/1'")
+            .fetch_one(db.archive.pool())
+            .await
+            .unwrap();
+    assert!(!text.contains('\0') && text.contains("第二段也有足够的文字"), "{text}");
+    assert!(author.as_deref().is_none_or(|a| !a.contains('\0')));
+    let meta: Option<String> =
+        sqlx::query_scalar("SELECT charset_meta FROM captures WHERE url = 'http://nul.test/list/' LIMIT 1")
+            .fetch_one(db.archive.pool())
+            .await
+            .unwrap();
+    assert_eq!(meta.as_deref(), Some("utf\u{FFFD}8"), "the label kept as evidence, NUL shown as U+FFFD");
+    // The rule past 500 KiB was cut: /a/2 is not disallowed; the one before it holds.
+    let state: String = sqlx::query_scalar("SELECT state FROM frontier WHERE url = 'http://nul.test/a/2'")
+        .fetch_one(db.archive.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "done");
+    let robots_error: Option<String> =
+        sqlx::query_scalar("SELECT error FROM captures WHERE url = 'http://nul.test/robots.txt' ORDER BY id LIMIT 1")
+            .fetch_one(db.archive.pool())
+            .await
+            .unwrap();
+    assert!(robots_error.unwrap_or_default().contains("RFC 9309"));
+}

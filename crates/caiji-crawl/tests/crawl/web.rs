@@ -132,7 +132,13 @@ async fn meta_refresh_and_refresh_header_are_followed() {
     let db = TestDb::new().await.expect("test database");
     let web = Arc::new(Web::default());
     let host = "moved.test";
-    web.set(host, "/", Page::html("<HTML><HEAD><META HTTP-EQUIV=REFRESH CONTENT=\"0; URL=/news/list_1.html\"></HEAD><BODY></BODY></HTML>"));
+    web.set(
+        host,
+        "/",
+        Page::html(
+            "<HTML><HEAD><META HTTP-EQUIV=REFRESH CONTENT=\"0; URL=/news/list_1.html\"></HEAD><BODY></BODY></HTML>",
+        ),
+    );
     let mut old = Page::html("");
     old.headers.push(("refresh", "0; url=/news/list_2.html".into()));
     web.set(host, "/old/", old);
@@ -150,12 +156,11 @@ async fn meta_refresh_and_refresh_header_are_followed() {
     for p in ["/news/list_1.html", "/news/list_2.html", "/a/1.html", "/a/2.html"] {
         assert_eq!(web.requests(host, p).len(), 1, "{p} not fetched");
     }
-    let from: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT url, discovered_from FROM frontier WHERE url LIKE '%/news/%' ORDER BY url",
-    )
-    .fetch_all(db.archive.pool())
-    .await
-    .unwrap();
+    let from: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT url, discovered_from FROM frontier WHERE url LIKE '%/news/%' ORDER BY url")
+            .fetch_all(db.archive.pool())
+            .await
+            .unwrap();
     assert_eq!(
         from,
         [

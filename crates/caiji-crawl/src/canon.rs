@@ -208,7 +208,8 @@ mod tests {
 
     #[test]
     fn refresh_declarations() {
-        let cases: [(&str, Option<(f64, Option<&str>)>); 12] = [
+        type Want<'a> = Option<(f64, Option<&'a str>)>;
+        let cases: [(&str, Want); 12] = [
             ("0; url=/news/list_1.html", Some((0.0, Some("/news/list_1.html")))),
             ("0;URL='/a b.html'", Some((0.0, Some("/a b.html")))),
             ("5, url = \"/next\"", Some((5.0, Some("/next")))),

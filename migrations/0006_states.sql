@@ -15,7 +15,9 @@ ALTER TABLE captures
         ('bom', 'header', 'meta', 'detector', 'utf8-valid', 'detector-override'));
 
 ALTER TABLE frontier
-    ADD CONSTRAINT frontier_kind_known CHECK (kind IN ('start', 'list', 'sitemap', 'article')),
+    ADD CONSTRAINT frontier_kind_known CHECK (kind IN ('start', 'list', 'sitemap', 'article', 'feed')),
+    ADD COLUMN depth smallint NOT NULL DEFAULT 0,        -- hops from a seed (start URL, sitemap, feed)
+    ADD COLUMN lastmod timestamptz,                      -- last modification a sitemap <lastmod> or feed entry date states
     ADD CONSTRAINT frontier_state_known CHECK (state IN
         ('pending', 'in_progress', 'done', 'failed', 'disallowed', 'gone', 'refused'));
 

@@ -9,6 +9,10 @@ pub struct NewUrl {
     pub url: String,
     pub kind: UrlKind,
     pub discovered_from: Option<String>,
+    /// Hops from a seed (0 for start URLs, site sitemaps and feeds).
+    pub depth: i16,
+    /// When a sitemap's `<lastmod>` or a feed entry says the page last changed.
+    pub lastmod: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -18,6 +22,8 @@ pub struct FrontierItem {
     pub site: String,
     pub kind: UrlKind,
     pub attempts: i32,
+    /// Hops from a seed.
+    pub depth: i16,
 }
 
 impl Archive {
@@ -49,14 +55,19 @@ impl Archive {
         let raw: Vec<&str> = urls.iter().map(|u| u.url.as_str()).collect();
         let kind: Vec<UrlKind> = urls.iter().map(|u| u.kind).collect();
         let from: Vec<Option<&str>> = urls.iter().map(|u| u.discovered_from.as_deref()).collect();
+        let depth: Vec<i16> = urls.iter().map(|u| u.depth).collect();
+        let lastmod: Vec<Option<chrono::DateTime<chrono::Utc>>> = urls.iter().map(|u| u.lastmod).collect();
         let r = sqlx::query(
-            "INSERT INTO frontier (canonical_url, site, url, kind, discovered_from, queued_run_id)
-             SELECT c, $2, u, k, f, $1 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS t(c, u, k, f)
+            "INSERT INTO frontier (canonical_url, site, url, kind, discovered_from, queued_run_id, depth, lastmod)
+             SELECT c, $2, u, k, f, $1, d, m
+             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[], $8::timestamptz[])
+                  AS t(c, u, k, f, d, m)
              ON CONFLICT (canonical_url) DO UPDATE
-               SET state = 'pending', queued_run_id = $1, updated_at = now()
+               SET state = 'pending', queued_run_id = $1, updated_at = now(),
+                   lastmod = coalesce(excluded.lastmod, frontier.lastmod)
              WHERE frontier.queued_run_id IS DISTINCT FROM $1
                AND frontier.state <> 'in_progress'
-               AND (frontier.kind IN ('start', 'list', 'sitemap') OR frontier.state IN ('failed', 'disallowed'))",
+               AND (frontier.kind IN ('start', 'list', 'sitemap', 'feed') OR frontier.state IN ('failed', 'disallowed'))",
         )
         .bind(run_id)
         .bind(site)
@@ -64,6 +75,8 @@ impl Archive {
         .bind(&raw)
         .bind(&kind)
         .bind(&from)
+        .bind(&depth)
+        .bind(&lastmod)
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected())
@@ -80,26 +93,27 @@ impl Archive {
         skip_prefixes: &[String],
     ) -> Result<Option<FrontierItem>, ArchiveError> {
         let patterns: Vec<String> = skip_prefixes.iter().map(|p| format!("{}%", like_escape(p))).collect();
-        let row: Option<(String, String, String, UrlKind, i32)> = sqlx::query_as(
+        let row: Option<(String, String, String, UrlKind, i32, i16)> = sqlx::query_as(
             "UPDATE frontier SET state = 'in_progress', attempts = attempts + 1, last_run_id = $1, updated_at = now()
              WHERE canonical_url = (
                 SELECT canonical_url FROM frontier
                 WHERE site = $2 AND state = 'pending' AND NOT (canonical_url LIKE ANY($3))
                 ORDER BY (kind = 'article'), seq
                 LIMIT 1 FOR UPDATE SKIP LOCKED)
-             RETURNING canonical_url, url, site, kind, attempts",
+             RETURNING canonical_url, url, site, kind, attempts, depth",
         )
         .bind(run_id)
         .bind(site)
         .bind(&patterns)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(canonical_url, url, site, kind, attempts)| FrontierItem {
+        Ok(row.map(|(canonical_url, url, site, kind, attempts, depth)| FrontierItem {
             canonical_url,
             url,
             site,
             kind,
             attempts,
+            depth,
         }))
     }
 
@@ -120,7 +134,7 @@ impl Archive {
         .bind(canonical_url)
         .bind(run_id)
         .bind(state)
-        .bind(error)
+        .bind(error.map(crate::store::pg_text))
         .execute(&self.pool)
         .await?;
         if r.rows_affected() == 0 {
@@ -140,7 +154,7 @@ impl Archive {
         )
         .bind(canonical_url)
         .bind(run_id)
-        .bind(why)
+        .bind(crate::store::pg_text(why))
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() == 1)

@@ -18,6 +18,9 @@ pub enum UrlKind {
     Sitemap,
     /// An article: fetched once; later runs skip it once captured.
     Article,
+    /// An RSS or Atom feed (site file `feeds`, or a page's `<link rel="alternate">`):
+    /// requeued every run; its entries' links go through the site's article rules.
+    Feed,
 }
 
 impl UrlKind {
@@ -27,6 +30,7 @@ impl UrlKind {
             Self::List => "list",
             Self::Sitemap => "sitemap",
             Self::Article => "article",
+            Self::Feed => "feed",
         }
     }
 }

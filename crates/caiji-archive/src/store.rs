@@ -131,7 +131,7 @@ impl Archive {
             .bind(run_id)
             .bind(outcome)
             .bind(counts)
-            .bind(error)
+            .bind(error.map(pg_text))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -178,7 +178,7 @@ impl Archive {
             .bind(&capture.canonical_url)
             .bind(s.state)
             .bind(capture_id)
-            .bind(s.error.as_deref().or(capture.error.as_deref()))
+            .bind(s.error.as_deref().or(capture.error.as_deref()).map(pg_text))
             .execute(&mut *tx)
             .await?;
         }
@@ -224,7 +224,7 @@ pub(crate) async fn insert_run(tx: &mut Transaction<'_, Postgres>, run: &RunInfo
 
 /// `s` as PostgreSQL `text` can hold it: U+0000 (which it rejects) shown as U+FFFD. For what a
 /// server sent (labels, headers, error messages quoting it), where the bytes are evidence.
-fn pg_text(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn pg_text(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains('\0') { std::borrow::Cow::Owned(s.replace('\0', "\u{FFFD}")) } else { std::borrow::Cow::Borrowed(s) }
 }
 

@@ -1,5 +1,7 @@
 //! URL canonicalisation (the frontier's key) and link discovery.
 //!
+//! Sitemaps are parsed as XML in [`crate::sitemap`].
+//!
 //! Rules, in order (documented in README "URL canonicalisation"):
 //! 1. parse with the WHATWG URL parser (`url`): scheme and host lowercased, default port
 //!    dropped, dot segments resolved, percent-encoding normalised;
@@ -100,29 +102,72 @@ pub fn meta_refresh_targets(html: &str, page_url: &Url) -> Vec<Url> {
         .collect()
 }
 
-/// Absolute links (`<a href>`, `<area href>`, and a `<meta http-equiv="refresh">` target) of a
-/// page, resolved against `<base href>` or the page URL, in document order, without duplicates.
-pub fn links(html: &str, page_url: &Url, encoding: Option<&'static Encoding>) -> Vec<Url> {
+/// What a list page leads to.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// `<a href>`, `<area href>` (and the refresh targets), in document order.
+    pub links: Vec<Url>,
+    /// `<meta http-equiv="refresh">` targets.
+    pub refresh: Vec<Url>,
+    /// Feeds the page announces: `<link rel="alternate" type="application/rss+xml|atom+xml">`.
+    pub feeds: Vec<Url>,
+}
+
+/// Everything a page leads to, from one parse: links, refresh targets, announced feeds, all
+/// resolved against `<base href>` or the page URL, canonical, without duplicates.
+pub fn discover(html: &str, page_url: &Url, encoding: Option<&'static Encoding>) -> Discovered {
     let doc = Html::parse_document(html);
     let base = Selector::parse("base[href]")
         .ok()
         .and_then(|s| doc.select(&s).next().and_then(|b| b.value().attr("href").and_then(|h| page_url.join(h).ok())))
         .unwrap_or_else(|| page_url.clone());
+    let mut out = Discovered { links: links_in(&doc, &base, encoding), ..Default::default() };
+    if let Ok(meta) = Selector::parse("meta[http-equiv][content]") {
+        for m in doc.select(&meta) {
+            let is_refresh = m.value().attr("http-equiv").is_some_and(|v| v.trim().eq_ignore_ascii_case("refresh"));
+            if let Some(u) = m.value().attr("content").filter(|_| is_refresh).and_then(|c| refresh_target(c, &base)) {
+                out.refresh.push(u);
+            }
+        }
+    }
+    if let Ok(link) = Selector::parse("link[rel][type][href]") {
+        for l in doc.select(&link) {
+            let v = l.value();
+            let alternate =
+                v.attr("rel").is_some_and(|r| r.split_ascii_whitespace().any(|t| t.eq_ignore_ascii_case("alternate")));
+            let ty = v.attr("type").unwrap_or("").trim().to_ascii_lowercase();
+            if alternate
+                && matches!(ty.as_str(), "application/rss+xml" | "application/atom+xml")
+                && let Some(u) = v.attr("href").and_then(|h| base.join(h.trim()).ok()).and_then(|u| canonicalize(&u))
+                && !out.feeds.contains(&u)
+            {
+                out.feeds.push(u);
+            }
+        }
+    }
+    out
+}
+
+/// Absolute links (`<a href>`, `<area href>`, and a `<meta http-equiv="refresh">` target) of a
+/// page, resolved against `<base href>` or the page URL, in document order, without duplicates.
+pub fn links(html: &str, page_url: &Url, encoding: Option<&'static Encoding>) -> Vec<Url> {
+    let d = discover(html, page_url, encoding);
+    let mut out = d.refresh;
+    for u in d.links {
+        if !out.contains(&u) {
+            out.push(u);
+        }
+    }
+    out
+}
+
+fn links_in(doc: &Html, base: &Url, encoding: Option<&'static Encoding>) -> Vec<Url> {
     let Ok(sel) = Selector::parse("a[href], area[href]") else {
         return Vec::new();
     };
     let legacy = encoding.filter(|e| *e != encoding_rs::UTF_8);
     let mut out: Vec<Url> = Vec::new();
-    if let Ok(meta) = Selector::parse("meta[http-equiv][content]") {
-        for m in doc.select(&meta) {
-            let is_refresh = m.value().attr("http-equiv").is_some_and(|v| v.trim().eq_ignore_ascii_case("refresh"));
-            if let Some(u) = m.value().attr("content").filter(|_| is_refresh).and_then(|c| refresh_target(c, &base))
-                && !out.contains(&u)
-            {
-                out.push(u);
-            }
-        }
-    }
+    let mut seen = std::collections::HashSet::new();
     for a in doc.select(&sel) {
         let Some(href) = a.value().attr("href") else {
             continue;
@@ -131,14 +176,14 @@ pub fn links(html: &str, page_url: &Url, encoding: Option<&'static Encoding>) ->
         if href.is_empty() || href.starts_with("javascript:") || href.starts_with("mailto:") {
             continue;
         }
-        let options = Url::options().base_url(Some(&base));
+        let options = Url::options().base_url(Some(base));
         let parsed = match legacy {
             Some(enc) => options.encoding_override(Some(&|s: &str| encode_query(enc, s))).parse(href),
             None => options.parse(href),
         };
         if let Ok(u) = parsed
             && let Some(c) = canonicalize(&u)
-            && !out.contains(&c)
+            && seen.insert(c.to_string())
         {
             out.push(c);
         }
@@ -148,26 +193,6 @@ pub fn links(html: &str, page_url: &Url, encoding: Option<&'static Encoding>) ->
 
 fn encode_query<'a>(enc: &'static Encoding, s: &'a str) -> Cow<'a, [u8]> {
     enc.encode(s).0
-}
-
-/// `<loc>` URLs of a sitemap or sitemap index.
-pub fn sitemap_locs(xml: &str) -> Vec<Url> {
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(start) = rest.find("<loc>") {
-        let after = &rest[start + 5..];
-        let Some(end) = after.find("</loc>") else {
-            break;
-        };
-        let loc = after[..end].trim().replace("&amp;", "&");
-        if let Ok(u) = Url::parse(&loc)
-            && let Some(c) = canonicalize(&u)
-        {
-            out.push(c);
-        }
-        rest = &after[end..];
-    }
-    out
 }
 
 #[cfg(test)]
@@ -245,14 +270,5 @@ mod tests {
         assert_eq!(l[0].as_str(), "http://www.328job.com/search.asp?kw=%D6%D0%CE%C4");
         assert_eq!(l[1].as_str(), "http://www.328job.com/news/show-1.html");
         assert_eq!(l.len(), 2);
-    }
-
-    #[test]
-    fn sitemap() {
-        let l = sitemap_locs(
-            "<urlset><url><loc> https://m.wnwk.com/doc/1.html </loc></url><url><loc>https://m.wnwk.com/a?x=1&amp;y=2</loc></url></urlset>",
-        );
-        assert_eq!(l.len(), 2);
-        assert_eq!(l[1].as_str(), "https://m.wnwk.com/a?x=1&y=2");
     }
 }

@@ -100,6 +100,10 @@ pub struct SiteFile {
     pub start_urls: Vec<String>,
     #[serde(default)]
     pub sitemaps: Vec<String>,
+    /// RSS or Atom feeds whose entries are candidate articles (also found on start pages
+    /// through `<link rel="alternate" type="application/rss+xml">`).
+    #[serde(default)]
+    pub feeds: Vec<String>,
     /// URL patterns (regex) of pages whose links are followed: pagination, list pages.
     #[serde(default)]
     pub follow: Vec<String>,
@@ -295,10 +299,10 @@ fn load_site(path: &Path) -> Result<SiteConfig, CrawlError> {
     if file.hosts.is_empty() {
         return Err(bad("`hosts` is empty".into()));
     }
-    if file.start_urls.is_empty() && file.sitemaps.is_empty() {
-        return Err(bad("give at least one of `start_urls`, `sitemaps`".into()));
+    if file.start_urls.is_empty() && file.sitemaps.is_empty() && file.feeds.is_empty() {
+        return Err(bad("give at least one of `start_urls`, `sitemaps`, `feeds`".into()));
     }
-    for u in file.start_urls.iter().chain(&file.sitemaps) {
+    for u in file.start_urls.iter().chain(&file.sitemaps).chain(&file.feeds) {
         let parsed = url::Url::parse(u).map_err(|e| bad(format!("start URL {u:?}: {e}")))?;
         let owned = file.hosts.iter().any(|entry| {
             let (h, port) = split_port(entry);

@@ -389,7 +389,14 @@ async fn seed_urls(ctx: &RunContext<'_>, site: &SiteConfig) -> Vec<NewUrl> {
             && let Some(c) = canon::canonicalize(&u)
             && !out.iter().any(|n| n.canonical_url == c.as_str())
         {
-            out.push(NewUrl { canonical_url: c.to_string(), url: raw.to_string(), kind, discovered_from: None });
+            out.push(NewUrl {
+                canonical_url: c.to_string(),
+                url: raw.to_string(),
+                kind,
+                discovered_from: None,
+                depth: 0,
+                lastmod: None,
+            });
         }
     };
     for u in &site.file.start_urls {
@@ -397,6 +404,9 @@ async fn seed_urls(ctx: &RunContext<'_>, site: &SiteConfig) -> Vec<NewUrl> {
     }
     for u in &site.file.sitemaps {
         push(u, UrlKind::Sitemap);
+    }
+    for u in &site.file.feeds {
+        push(u, UrlKind::Feed);
     }
     if let Some(first) = site.file.start_urls.first().and_then(|u| Url::parse(u).ok()) {
         for sm in ctx.fetcher.robots_sitemaps(&first).await {
@@ -440,25 +450,50 @@ async fn fetch_and_analyze(
     dispose(site, item, ctx.run_id, fetched, analysis)
 }
 
+/// How a URL was found, which decides what it becomes in the frontier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hint {
+    /// A link (`<a href>`), a sitemap `<url>`, a feed entry: the site's rules decide.
+    Link,
+    /// Where a page refreshes to: a list page unless the rules say article.
+    Refresh,
+    /// A child of a sitemap index: read as a sitemap.
+    Sitemap,
+    /// A feed a page announces (`<link rel="alternate" type="application/rss+xml">`).
+    Feed,
+}
+
+/// A URL the analyze stage found.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub url: Url,
+    pub hint: Hint,
+    /// The page's last modification, as a sitemap or feed states it.
+    pub lastmod: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Found {
+    fn link(url: Url) -> Self {
+        Self { url, hint: Hint::Link, lastmod: None }
+    }
+}
+
 /// What the analyze stage learnt from a response.
 #[derive(Debug, Default)]
 pub struct Analysis {
     pub decoded: Option<caiji_extract::CharsetDecision>,
     /// The article's record (articles with an HTML body).
     pub record: Option<caiji_extract::Record>,
-    /// Links found (list pages, sitemaps), before the site's scope and rules.
-    pub links: Vec<Url>,
-    /// Where the page sends its reader (`Refresh` header, `<meta http-equiv="refresh">`):
-    /// followed on the site's hosts as a list page (or an article, by the rules), since a moved
-    /// page hides everything behind it.
-    pub refresh: Vec<Url>,
+    /// URLs found, before the site's scope and rules.
+    pub found: Vec<Found>,
     /// Why nothing was extracted or discovered, when that is worth recording.
     pub note: Option<String>,
 }
 
-/// Stage 2, pure: decode the body, then extract the article or discover links. Never panics
-/// on any input it is given (see `tests/crawl_faults.rs`'s property test); deep pages are
-/// flattened by the decoder ([`caiji_extract::nesting`]).
+/// Stage 2, pure: decode the body, then extract the article or discover URLs (links, refresh
+/// targets, announced feeds; sitemap and feed entries). Never panics on any input it is given
+/// (see `tests/crawl/unattended.rs`'s property tests); deep pages are flattened by the decoder
+/// ([`caiji_extract::nesting`]).
 pub fn analyze(kind: UrlKind, extractor: Option<&dyn Extractor>, fetched: &Fetched) -> Analysis {
     let mut out = Analysis::default();
     let Some(body) = fetched.body.as_deref() else { return out };
@@ -469,32 +504,102 @@ pub fn analyze(kind: UrlKind, extractor: Option<&dyn Extractor>, fetched: &Fetch
     let base = fetched.final_url.clone().unwrap_or_else(|| fetched.url.clone());
     // The header counts whatever the body is (often empty).
     if let Some(target) = fetched.header("refresh").and_then(|r| canon::refresh_target(r, &base)) {
-        out.refresh.push(target);
+        out.found.push(Found { url: target, hint: Hint::Refresh, lastmod: None });
+    }
+    match kind {
+        UrlKind::Sitemap => {
+            match crate::sitemap::parse(body) {
+                Ok(parsed) => {
+                    let (entries, hint) = match parsed.sitemap {
+                        crate::sitemap::Sitemap::UrlSet(u) => (u, Hint::Link),
+                        crate::sitemap::Sitemap::Index(u) => (u, Hint::Sitemap),
+                    };
+                    out.found.extend(entries.into_iter().filter_map(|e| {
+                        Some(Found {
+                            url: canon::canonicalize(&e.loc)?,
+                            hint,
+                            lastmod: e.lastmod.as_deref().and_then(parse_w3c_datetime),
+                        })
+                    }));
+                    out.note = parsed.warning;
+                }
+                Err(e) => out.note = Some(format!("not read as a sitemap: {e}")),
+            }
+            return out;
+        }
+        UrlKind::Feed => {
+            match feed_rs::parser::parse(body) {
+                Ok(feed) => {
+                    for entry in feed.entries {
+                        // The entry's page: its alternate link (Atom), else its only link (RSS).
+                        let link = entry
+                            .links
+                            .iter()
+                            .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+                            .and_then(|l| base.join(l.href.trim()).ok())
+                            .and_then(|u| canon::canonicalize(&u));
+                        if let Some(url) = link {
+                            out.found.push(Found { url, hint: Hint::Link, lastmod: entry.updated.or(entry.published) });
+                        }
+                    }
+                }
+                Err(e) => out.note = Some(format!("not read as a feed: {e}")),
+            }
+            return out;
+        }
+        _ => {}
     }
     let not_html = caiji_extract::registry::not_html_reason(body, content_type);
-    if not_html.is_some() && kind != UrlKind::Sitemap {
+    if not_html.is_some() {
         out.note = not_html.map(|r| format!("not extracted: {r}"));
         return out;
     }
     let decoded = caiji_extract::decode(body, content_type);
-    if kind != UrlKind::Sitemap {
-        out.refresh.extend(canon::meta_refresh_targets(&decoded.text, &base));
-    }
     match kind {
         UrlKind::Article => {
+            out.found.extend(canon::meta_refresh_targets(&decoded.text, &base).into_iter().map(|url| Found {
+                url,
+                hint: Hint::Refresh,
+                lastmod: None,
+            }));
             if let Some(extractor) = extractor {
                 out.record = Some(caiji_extract::extract_decoded(extractor, base.as_str(), &decoded));
             }
         }
-        UrlKind::Sitemap => out.links = canon::sitemap_locs(&decoded.text),
-        UrlKind::Start | UrlKind::List => {
+        _ => {
             let enc = encoding_rs::Encoding::for_label(decoded.decision.encoding.as_bytes());
-            out.links = canon::links(&decoded.text, &base, enc);
+            let page = canon::discover(&decoded.text, &base, enc);
+            out.found.extend(page.refresh.into_iter().map(|url| Found { url, hint: Hint::Refresh, lastmod: None }));
+            out.found.extend(page.feeds.into_iter().map(|url| Found { url, hint: Hint::Feed, lastmod: None }));
+            out.found.extend(page.links.into_iter().map(Found::link));
         }
     }
     out.decoded = Some(decoded.decision);
     out
 }
+
+/// A W3C Datetime (sitemaps' `<lastmod>`): `2026-11-30T08:00:00+08:00`, `2026-11-30`, `2026-11`,
+/// `2026`; a date alone is midnight UTC.
+fn parse_w3c_datetime(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    // Minutes without seconds, as the W3C profile allows.
+    if let Ok(t) = chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M%:z") {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    let padded = match s.len() {
+        4 => format!("{s}-01-01"),
+        7 => format!("{s}-01"),
+        _ => s.get(..10)?.to_string(),
+    };
+    Some(chrono::NaiveDate::parse_from_str(&padded, "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0)?.and_utc())
+}
+
+/// How deep sitemap indexes may lead: a seed sitemap (depth 0) may be an index whose children
+/// (depth 1) are read; an index among those (the protocol forbids it, sites do it) once more.
+const MAX_SITEMAP_DEPTH: i16 = 2;
 
 /// Runs [`analyze`] on a blocking-pool thread (at most one per core), giving up after the
 /// configured time: the crawl's scheduler threads only ever wait on I/O.
@@ -553,25 +658,31 @@ fn dispose(site: &SiteConfig, item: &FrontierItem, run_id: i64, fetched: Fetched
     let extraction = analysis.record.map(|r| Box::new(to_new_extraction(r, site, run_id)));
     let content_type = fetched.header("content-type").map(str::to_string);
     let capture = to_new_capture(&fetched, site, &item.canonical_url, run_id, content_type, analysis.decoded.as_ref());
-    let refresh: Vec<(Url, bool)> = analysis.refresh.into_iter().map(|u| (u, true)).collect();
     let mut discovered: Vec<NewUrl> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (u, is_refresh) in refresh.into_iter().chain(analysis.links.into_iter().map(|u| (u, false))) {
-        if !site.owns_url(&u) || !seen.insert(u.to_string()) {
+    // Refresh targets first: a moved page's target is a list page even if a link says otherwise.
+    let mut found = analysis.found;
+    found.sort_by_key(|f| f.hint != Hint::Refresh);
+    for f in found {
+        if !site.owns_url(&f.url) || !seen.insert(f.url.to_string()) {
             continue;
         }
-        let kind = if site.is_article(u.as_str()) {
-            UrlKind::Article
-        } else if site.is_followed(u.as_str()) || is_refresh {
-            UrlKind::List
-        } else {
-            continue;
+        let kind = match f.hint {
+            Hint::Sitemap if item.depth < MAX_SITEMAP_DEPTH => UrlKind::Sitemap,
+            Hint::Sitemap => continue,
+            Hint::Feed => UrlKind::Feed,
+            _ if site.is_article(f.url.as_str()) => UrlKind::Article,
+            Hint::Refresh => UrlKind::List,
+            Hint::Link if site.is_followed(f.url.as_str()) => UrlKind::List,
+            Hint::Link => continue,
         };
         discovered.push(NewUrl {
-            canonical_url: u.to_string(),
-            url: u.to_string(),
+            canonical_url: f.url.to_string(),
+            url: f.url.to_string(),
             kind,
             discovered_from: Some(item.canonical_url.clone()),
+            depth: item.depth.saturating_add(1),
+            lastmod: f.lastmod,
         });
     }
     Disposition::Captured { capture, extraction, state, discovered, note: analysis.note }

@@ -7,6 +7,7 @@ pub mod crawl;
 pub mod database;
 pub mod replay;
 pub mod rerun;
+pub mod sitemap;
 
 pub use config::{Config, SiteConfig};
 pub use crawl::{CrawlOptions, CrawlSummary, crawl};

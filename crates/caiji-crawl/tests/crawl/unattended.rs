@@ -469,10 +469,10 @@ mod adversarial {
         fn analyze_never_panics(body in body(), ct in content_type()) {
             let generic = caiji_extract::Registry::default().get("generic");
             let f = fetched(body, ct);
-            for kind in [UrlKind::Article, UrlKind::List, UrlKind::Sitemap] {
+            for kind in [UrlKind::Article, UrlKind::List, UrlKind::Sitemap, UrlKind::Feed] {
                 let a = analyze(kind, generic, &f);
-                for link in &a.links {
-                    prop_assert!(link.scheme() == "http" || link.scheme() == "https", "{link}");
+                for found in &a.found {
+                    prop_assert!(found.url.scheme() == "http" || found.url.scheme() == "https", "{}", found.url);
                 }
             }
         }

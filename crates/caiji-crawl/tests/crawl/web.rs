@@ -170,3 +170,106 @@ async fn meta_refresh_and_refresh_header_are_followed() {
     );
     assert_eq!(scalar_i64(&db, "SELECT count(*) FROM documents").await, 2);
 }
+
+/// sitemaps.org: a `<sitemapindex>` names sitemaps to read as such, gzipped or not; `<loc>` is
+/// XML (entities, CDATA); `<lastmod>` is kept on the frontier for recrawl.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sitemap_indexes_lead_to_their_children() {
+    let db = TestDb::new().await.expect("test database");
+    let web = Arc::new(Web::default());
+    let host = "maps.test";
+    web.set(
+        host,
+        "/sitemap_index.xml",
+        Page::typed(
+            "application/xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+  <sitemap><loc>http://maps.test/sitemap-news-1.xml</loc><lastmod>2026-11-30</lastmod></sitemap>
+  <sitemap><loc>http://maps.test/sitemap-news-2.xml.gz</loc></sitemap>
+</sitemapindex>"#,
+        ),
+    );
+    web.set(
+        host,
+        "/sitemap-news-1.xml",
+        Page::typed(
+            "application/xml",
+            r#"<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+  <url><loc>http://maps.test/a/1.html?x=1&amp;y=2</loc><lastmod>2026-11-29T10:00:00+08:00</lastmod></url>
+  <url><loc><![CDATA[http://maps.test/a/2.html]]></loc></url>
+</urlset>"#,
+        ),
+    );
+    let child2 = r#"<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>http://maps.test/a/3.html?q=&apos;x&apos;</loc></url></urlset>"#;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(child2.as_bytes()).unwrap();
+    web.set(host, "/sitemap-news-2.xml.gz", Page::typed("application/octet-stream", gz.finish().unwrap()));
+    for p in ["/a/1.html", "/a/2.html", "/a/3.html"] {
+        web.set(host, p, Page::html(NOTICE));
+    }
+    let addr = serve(web.clone()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = config(tmp.path(), "", "", &[("maps", &[host], "http://maps.test/sitemap_index.xml")]);
+    let site = &mut config.sites[0].file;
+    site.sitemaps = std::mem::take(&mut site.start_urls);
+    let opts = CrawlOptions { routes: routes(addr, &[host]), ..Default::default() };
+    let summary = crawl(&config, &db.archive, &db.url, &opts).await.expect("crawl");
+    assert_eq!(summary.sites["maps"].articles, 3, "{summary:?}");
+    assert_eq!(
+        web.targets(host).iter().filter(|t| t.starts_with("/a/")).cloned().collect::<std::collections::BTreeSet<_>>(),
+        ["/a/1.html?x=1&y=2", "/a/2.html", "/a/3.html?q=%27x%27"].map(String::from).into_iter().collect()
+    );
+    let kinds: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT url, kind, to_char(lastmod AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM frontier ORDER BY url",
+    )
+    .fetch_all(db.archive.pool())
+    .await
+    .unwrap();
+    let get = |u: &str| kinds.iter().find(|k| k.0 == u).unwrap_or_else(|| panic!("{u}: {kinds:?}")).clone();
+    assert_eq!(get("http://maps.test/sitemap-news-1.xml").1, "sitemap");
+    assert_eq!(get("http://maps.test/sitemap-news-1.xml").2.as_deref(), Some("2026-11-30 00:00"));
+    assert_eq!(get("http://maps.test/a/1.html?x=1&y=2").2.as_deref(), Some("2026-11-29 02:00"));
+}
+
+/// Feeds (RSS 2.0 and Atom): from the site file and from a start page's `<link
+/// rel="alternate">`; their entries' links go through the site's article rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_lead_to_their_articles() {
+    let db = TestDb::new().await.expect("test database");
+    let web = Arc::new(Web::default());
+    let host = "feeds.test";
+    web.set(host, "/", Page::html("<html><head><link rel=\"alternate\" type=\"application/atom+xml\" title=\"新闻\" href=\"/atom.xml\"></head><body>首页</body></html>"));
+    web.set(host, "/rss.xml", Page::typed("application/rss+xml", r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>新闻</title><link>http://feeds.test/</link>
+  <item><title>一</title><link>http://feeds.test/a/1.html</link><pubDate>Mon, 30 Nov 2026 08:00:00 +0800</pubDate></item>
+  <item><title>站外</title><link>http://elsewhere.test/a/9.html</link></item>
+  <item><title>不是文章</title><link>http://feeds.test/about.html</link></item>
+</channel></rss>"#));
+    web.set(host, "/atom.xml", Page::typed("application/atom+xml", r#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>新闻</title><id>urn:x</id><updated>2026-11-30T00:00:00Z</updated>
+  <entry><title>二</title><id>urn:2</id><link rel="alternate" href="/a/2.html"/><updated>2026-11-29T00:00:00Z</updated></entry>
+</feed>"#));
+    web.set(host, "/a/1.html", Page::html(NOTICE));
+    web.set(host, "/a/2.html", Page::html(NOTICE.replace("本周三", "本周五")));
+    let addr = serve(web.clone()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = config(tmp.path(), "", "", &[("feeds", &[host], "http://feeds.test/")]);
+    config.sites[0].file.feeds.push("http://feeds.test/rss.xml".into());
+    let opts = CrawlOptions { routes: routes(addr, &[host]), ..Default::default() };
+    let summary = crawl(&config, &db.archive, &db.url, &opts).await.expect("crawl");
+    assert_eq!(summary.sites["feeds"].extracted, 2, "{summary:?}");
+    assert_eq!(web.requests(host, "/about.html").len(), 0, "not an article by the rules");
+    let feeds: Vec<String> = sqlx::query_scalar("SELECT url FROM frontier WHERE kind = 'feed' ORDER BY url")
+        .fetch_all(db.archive.pool())
+        .await
+        .unwrap();
+    assert_eq!(feeds, ["http://feeds.test/atom.xml", "http://feeds.test/rss.xml"]);
+    let lastmod: Option<String> = sqlx::query_scalar(
+        "SELECT to_char(lastmod AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM frontier WHERE url = 'http://feeds.test/a/1.html'",
+    )
+    .fetch_one(db.archive.pool())
+    .await
+    .unwrap();
+    assert_eq!(lastmod.as_deref(), Some("2026-11-30 00:00"));
+}

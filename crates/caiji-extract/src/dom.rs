@@ -70,6 +70,68 @@ pub fn is_skipped(name: &str) -> bool {
     SKIPPED.contains(&name)
 }
 
+/// The cells of a data-table row, tab-separated, with the number of its characters inside
+/// links: a `<tr>` of two or more cells none of which holds a block (layout tables put
+/// paragraphs and divs in their cells). `None` for anything else.
+pub fn data_row(tr: ElementRef<'_>) -> Option<(String, usize)> {
+    let cells: Vec<ElementRef<'_>> =
+        tr.children().filter_map(ElementRef::wrap).filter(|c| matches!(c.value().name(), "td" | "th")).collect();
+    if cells.len() < 2 {
+        return None;
+    }
+    let mut texts = Vec::with_capacity(cells.len());
+    let mut links = 0;
+    for cell in &cells {
+        // `descendants` starts with the cell itself (a block): only what is inside it counts.
+        if cell.descendants().skip(1).filter_map(ElementRef::wrap).any(|e| is_block(e.value().name())) {
+            return None;
+        }
+        texts.push(text_of(*cell));
+        links += cell
+            .descendants()
+            .filter_map(ElementRef::wrap)
+            .filter(|e| e.value().name() == "a")
+            .map(|a| a.text().flat_map(|t| t.chars()).filter(|c| !c.is_whitespace()).count())
+            .sum::<usize>();
+    }
+    if texts.iter().all(|t| t.is_empty()) {
+        return None;
+    }
+    Some((texts.join("\t"), links))
+}
+
+/// Rows of plain cells a table needs to be read as data, row by row (fewer: a layout table or
+/// a small facts box, read cell by cell as before).
+pub const DATA_TABLE_ROWS: usize = 5;
+
+/// A row is data, not a link list, when under a third of its characters sit in links.
+pub fn mostly_text(text: &str, link_chars: usize) -> bool {
+    link_chars * 3 < text.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+/// Whether the table holding `tr` has at least [`DATA_TABLE_ROWS`] data rows (computed once per
+/// table).
+fn in_data_table(tr: ElementRef<'_>, seen: &mut std::collections::HashMap<ego_tree::NodeId, bool>) -> bool {
+    let Some(table) = tr.ancestors().filter_map(ElementRef::wrap).find(|a| a.value().name() == "table") else {
+        return false;
+    };
+    *seen.entry(table.id()).or_insert_with(|| {
+        table
+            .descendants()
+            .filter_map(ElementRef::wrap)
+            .filter(|e| e.value().name() == "tr")
+            .filter(|r| {
+                r.ancestors().filter_map(ElementRef::wrap).find(|a| a.value().name() == "table").map(|t| t.id())
+                    == Some(table.id())
+            })
+            .filter_map(data_row)
+            .filter(|(text, links)| mostly_text(text, *links))
+            .take(DATA_TABLE_ROWS)
+            .count()
+            >= DATA_TABLE_ROWS
+    })
+}
+
 /// Collects the lines of a subtree. `skip` removes elements (share bars, related lists, ...)
 /// chosen by the caller.
 pub fn lines(root: ElementRef<'_>, skip: &dyn Fn(&ElementRef<'_>) -> bool) -> Vec<String> {
@@ -80,9 +142,10 @@ pub fn lines(root: ElementRef<'_>, skip: &dyn Fn(&ElementRef<'_>) -> bool) -> Ve
 }
 
 /// Like [`lines`], with the number of characters of each line that sit inside links (for
-/// link-density filtering).
+/// link-density filtering), and each data-table row ([`data_row`]) as one line, its cells
+/// separated by a tab.
 pub fn lines_with_link_chars(root: ElementRef<'_>, skip: &dyn Fn(&ElementRef<'_>) -> bool) -> Vec<(String, usize)> {
-    let mut w = LineWriter { track_links: true, ..LineWriter::default() };
+    let mut w = LineWriter { track_links: true, table_rows: true, ..LineWriter::default() };
     walk(*root, skip, &mut w);
     w.flush();
     w.lines.into_iter().zip(w.link_chars).collect()
@@ -125,6 +188,15 @@ fn walk(node: NodeRef<'_, Node>, skip: &dyn Fn(&ElementRef<'_>) -> bool, w: &mut
                 }
                 if name == "br" {
                     w.flush();
+                } else if w.table_rows
+                    && name == "tr"
+                    && in_data_table(el, &mut w.data_tables)
+                    && let Some((row, links)) = data_row(el)
+                {
+                    w.flush();
+                    w.written += row.len();
+                    w.lines.push(row);
+                    w.link_chars.push(links);
                 } else if is_block(name) {
                     w.flush();
                     walk(child, skip, w);
@@ -176,6 +248,10 @@ struct LineWriter {
     /// Stop walking once `written` bytes of lines exist (0: no limit).
     limit: usize,
     written: usize,
+    /// Data-table rows as one tab-separated line each (needs `track_links`).
+    table_rows: bool,
+    /// Tables seen, by node: whether they are data tables.
+    data_tables: std::collections::HashMap<ego_tree::NodeId, bool>,
 }
 
 impl LineWriter {

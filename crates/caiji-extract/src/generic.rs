@@ -17,7 +17,7 @@ use crate::{Extractor, Flag, Page, Record};
 pub struct Generic;
 
 pub const NAME: &str = "generic";
-pub const VERSION: &str = "0.5.0";
+pub const VERSION: &str = "0.6.0";
 
 impl Extractor for Generic {
     fn name(&self) -> &'static str {
@@ -191,6 +191,12 @@ impl<'a> Landmarks<'a> {
 /// Sorts the container's lines the way jusText does: a line that is mostly link text is
 /// boilerplate (related lists, pagers); a long or punctuated line is text; short lines are kept
 /// only between two text lines (headings, datelines at the edges go).
+/// "同志们：", "各乡镇人民政府，县直各有关单位：": Chinese words ending with a full-width colon
+/// (a site label such as `某某网328job.com:` is not one).
+fn is_addressee(line: &str) -> bool {
+    line.ends_with('：') && line.chars().count() <= 40 && !line.chars().any(|c| c.is_ascii_alphanumeric())
+}
+
 fn keep_text_lines(lines: Vec<(String, usize)>) -> Vec<String> {
     #[derive(PartialEq)]
     enum Kind {
@@ -208,6 +214,9 @@ fn keep_text_lines(lines: Vec<(String, usize)>) -> Vec<String> {
                 .count();
             if *links * 2 > n {
                 Kind::Links
+            } else if l.contains('\t') && dom::mostly_text(l, *links) {
+                // A data-table row (cells joined by a tab): content, whatever its length.
+                Kind::Text
             } else if n >= 40 || (punct >= 2 && n >= 15) || l.ends_with(['。', '！', '？']) && n >= 10 {
                 Kind::Text
             } else {
@@ -221,11 +230,23 @@ fn keep_text_lines(lines: Vec<(String, usize)>) -> Vec<String> {
         // No line looks like prose: keep what is not a link list.
         return lines.into_iter().zip(kinds).filter(|(_, k)| *k != Kind::Links).map(|((l, _), _)| l).collect();
     };
+    // Before the first prose line, an addressee line ("各乡镇人民政府，县直各有关单位：",
+    // "同志们：") opens the text: it is kept, as the signature at the end is.
+    let first = match first.checked_sub(1) {
+        Some(prev) if kinds[prev] == Kind::Short && is_addressee(&lines[prev].0) => prev,
+        _ => first,
+    };
+    // After the last prose line, short lines (signature, date) are kept up to the first link
+    // list; a short line right before a link list is that list's heading (a sidebar's 热点新闻).
+    let end = (last + 1..kinds.len()).find(|&i| kinds[i] == Kind::Links).unwrap_or(kinds.len());
+    let heading_before_list =
+        end < kinds.len() && end > last + 1 && kinds[end - 1] == Kind::Short && lines[end - 1].0.chars().count() <= 12;
+    let end = if heading_before_list { end - 1 } else { end };
     lines
         .into_iter()
         .zip(kinds)
         .enumerate()
-        .filter(|(i, (_, k))| *i >= first && (*i <= last || *k == Kind::Short) && *k != Kind::Links)
+        .filter(|(i, (_, k))| *i >= first && *i < end && (*i <= last || *k == Kind::Short) && *k != Kind::Links)
         .map(|(_, ((l, _), _))| l)
         .collect()
 }
@@ -382,6 +403,23 @@ fn best_container<'a>(doc: &'a Html, body: ElementRef<'a>) -> Option<ElementRef<
             node = p.parent();
         }
     }
+    // A data table (rows of plain cells, few of them links) is content in its own right: a list
+    // of codes, a schedule, figures. Each such row counts like a short sentence for the table's
+    // parent, so a page whose content is the table is not read from the sentences under it.
+    for table in body.descendants().filter_map(ElementRef::wrap).filter(|e| e.value().name() == "table") {
+        let rows = table
+            .descendants()
+            .filter_map(ElementRef::wrap)
+            .filter(|e| e.value().name() == "tr")
+            .filter_map(dom::data_row)
+            .filter(|(text, links)| dom::mostly_text(text, *links))
+            .count();
+        if rows >= dom::DATA_TABLE_ROWS
+            && let Some(parent) = table.parent()
+        {
+            *scores.entry(parent.id()).or_default() += rows.min(60) as f64 * 2.0;
+        }
+    }
     scores
         .into_iter()
         .filter_map(|(id, s)| {
@@ -457,5 +495,77 @@ mod tests {
         ));
         assert_eq!(r.author.as_deref(), Some("袁源"));
         assert_eq!(r.published_at, None, "no date stated anywhere");
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+
+    fn run(html: &str) -> Record {
+        Generic.extract(&Page { url: "http://www.example.gov.cn/tzgg/1.html", html, charset: None })
+    }
+
+    const HEADER: &str = "<div class=\"header\"><a href=\"/\">首页</a> <a href=\"/jyxw/\">教育新闻</a> <a href=\"/tzgg/\">通知公告</a> <a href=\"/zcfg/\">政策法规</a></div>";
+    const SIDEBAR: &str = "<div class=\"side\"><h3>热点新闻</h3><ul><li><a href=\"/jyxw/1.html\">我区举行2024年春季开学工作会议</a></li>\
+        <li><a href=\"/jyxw/2.html\">区教育局开展校园安全大检查</a></li><li><a href=\"/jyxw/3.html\">全区中小学体育节圆满落幕</a></li></ul></div>";
+
+    #[test]
+    fn a_one_sentence_notice_keeps_no_sidebar_heading() {
+        let body = "各中小学校、幼儿园：根据国务院办公厅通知精神，2024年清明节放假时间为4月4日至6日，共3天，请各单位做好假期安全教育工作。";
+        let html = format!(
+            "<html><head><title>关于2024年清明节放假的通知_通知公告</title></head><body>{HEADER}<div class=\"main\"><div class=\"article\">\
+             <h1>关于2024年清明节放假的通知</h1><div class=\"info\">发布时间：2024-03-28　来源：区教育局办公室</div>\
+             <div class=\"content\"><p>{body}</p></div></div>{SIDEBAR}</div></body></html>"
+        );
+        let rec = run(&html);
+        assert_eq!(rec.paragraphs, [body]);
+        assert!(!rec.has_flag(Flag::Empty));
+    }
+
+    #[test]
+    fn a_government_notice_keeps_its_addressee_and_its_signature() {
+        let html = format!(
+            "<html><head><title>关于做好冬季森林防火工作的通知</title></head><body>{HEADER}<div class=\"article\">\
+             <h1>关于做好冬季森林防火工作的通知</h1><div class=\"content\">\
+             <p>各乡镇人民政府，县直各有关单位：</p>\
+             <p>当前已进入冬季森林防火关键期，为切实做好森林防火工作，确保人民群众生命财产安全，现将有关事项通知如下。</p>\
+             <p>一、加强组织领导。各单位要高度重视，落实责任，确保各项措施落到实处。</p>\
+             <p>某某县人民政府办公室</p><p>2024年11月20日</p></div></div>{SIDEBAR}</body></html>"
+        );
+        let rec = run(&html);
+        assert_eq!(
+            rec.paragraphs.first().map(String::as_str),
+            Some("各乡镇人民政府，县直各有关单位："),
+            "{:?}",
+            rec.paragraphs
+        );
+        assert_eq!(rec.paragraphs.last().map(String::as_str), Some("2024年11月20日"), "{:?}", rec.paragraphs);
+        assert!(rec.paragraphs.iter().any(|p| p == "某某县人民政府办公室"));
+        assert!(!rec.paragraphs.iter().any(|p| p.contains("热点新闻")));
+    }
+
+    #[test]
+    fn a_data_table_that_is_the_content_is_kept_row_by_row() {
+        let rows: String = (1..=12)
+            .map(|i| {
+                format!(
+                    "<tr><td>{:03}</td><td>{}村民委员会</td><td>3205821{:05}</td></tr>",
+                    i,
+                    ["张家", "李庄", "王桥", "陈湾"][i % 4],
+                    i
+                )
+            })
+            .collect();
+        let html = format!(
+            "<html><head><title>2024年全镇村级行政区划代码表</title></head><body>{HEADER}<div class=\"article\"><h1>2024年全镇村级行政区划代码表</h1>\
+             <div class=\"content\"><table><tr><th>序号</th><th>名称</th><th>区划代码</th></tr>{rows}</table>\
+             <p>注：以上代码依据统计用区划代码编制，如有变动以最新公布为准。</p></div></div>{SIDEBAR}</body></html>"
+        );
+        let rec = run(&html);
+        assert_eq!(rec.paragraphs.first().map(String::as_str), Some("序号\t名称\t区划代码"), "{:?}", rec.paragraphs);
+        assert!(rec.paragraphs.contains(&"005\t李庄村民委员会\t320582100005".to_string()), "{:?}", rec.paragraphs);
+        assert_eq!(rec.paragraphs.iter().filter(|p| p.contains('\t')).count(), 13);
+        assert!(rec.paragraphs.last().is_some_and(|p| p.starts_with("注：")));
     }
 }

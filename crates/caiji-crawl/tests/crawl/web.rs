@@ -201,7 +201,9 @@ async fn sitemap_indexes_lead_to_their_children() {
 </urlset>"#,
         ),
     );
-    let child2 = r#"<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>http://maps.test/a/3.html?q=&apos;x&apos;</loc></url></urlset>"#;
+    // An index listing another index (the protocol forbids it; sites do it): read, one level.
+    let child2 = r#"<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>http://maps.test/deep/sitemap-3.xml</loc></sitemap></sitemapindex>"#;
+    web.set(host, "/deep/sitemap-3.xml", Page::typed("text/xml", r#"<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>http://maps.test/a/3.html?q=&apos;x&apos;</loc></url></urlset>"#));
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(child2.as_bytes()).unwrap();
     web.set(host, "/sitemap-news-2.xml.gz", Page::typed("application/octet-stream", gz.finish().unwrap()));
@@ -228,6 +230,7 @@ async fn sitemap_indexes_lead_to_their_children() {
     .unwrap();
     let get = |u: &str| kinds.iter().find(|k| k.0 == u).unwrap_or_else(|| panic!("{u}: {kinds:?}")).clone();
     assert_eq!(get("http://maps.test/sitemap-news-1.xml").1, "sitemap");
+    assert_eq!(get("http://maps.test/deep/sitemap-3.xml").1, "sitemap");
     assert_eq!(get("http://maps.test/sitemap-news-1.xml").2.as_deref(), Some("2026-11-30 00:00"));
     assert_eq!(get("http://maps.test/a/1.html?x=1&y=2").2.as_deref(), Some("2026-11-29 02:00"));
 }

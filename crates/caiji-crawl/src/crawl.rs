@@ -714,8 +714,9 @@ async fn store(
             if !discovered.is_empty() {
                 counts.discovered += ctx.archive.enqueue(ctx.run_id, site.name(), &discovered).await?;
             }
-            // Verified last thing before writing: a lost lock stops the run here.
-            ctx.lease.verify().await?;
+            // No lock check here: the claim fence inside `store_capture` refuses the write if
+            // another run took the URL, and the caller then checks the lock (one round trip
+            // saved per page).
             let settle = Settle { run_id: ctx.run_id, state, error: capture.error.clone().or(note.clone()) };
             ctx.archive.store_capture(&capture, extraction.as_deref(), Some(settle)).await?;
             tracing::info!(

@@ -13,12 +13,37 @@ pub struct QueryResult {
     pub rows: Vec<Vec<Value>>,
 }
 
+/// What a document says: the fields `documents` serves. Two extractions are the same document
+/// when all four are equal (a parser fix that only finds the author is a change).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DocumentFields {
+    pub title: Option<String>,
+    pub author: Option<String>,
+    pub published_at: Option<String>,
+    pub text: String,
+}
+
+impl DocumentFields {
+    /// The fields as lines for a line diff: `title: …`, `author: …`, `published_at: …`, a blank
+    /// line, then the text. A missing field prints as `-`.
+    pub fn render(&self) -> String {
+        let f = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        format!(
+            "title: {}\nauthor: {}\npublished_at: {}\n\n{}\n",
+            f(&self.title),
+            f(&self.author),
+            f(&self.published_at),
+            self.text
+        )
+    }
+}
+
 /// Two extractions of one capture by two versions of an extractor.
 #[derive(Debug, Clone)]
 pub struct VersionPair {
     pub url: String,
-    pub old_text: String,
-    pub new_text: String,
+    pub old: DocumentFields,
+    pub new: DocumentFields,
 }
 
 impl Archive {
@@ -89,32 +114,49 @@ impl Archive {
         to: &str,
         limit: i64,
     ) -> Result<(i64, i64, Vec<VersionPair>), ArchiveError> {
-        let (compared, changed): (i64, i64) = sqlx::query_as(
-            "SELECT count(*), count(*) FILTER (WHERE a.text_sha256 IS DISTINCT FROM b.text_sha256
-                                                 OR a.title IS DISTINCT FROM b.title)
-             FROM extraction_versions a JOIN extraction_versions b USING (capture_id)
-             WHERE a.extractor = $1 AND b.extractor = $1 AND a.extractor_version = $2 AND b.extractor_version = $3",
-        )
-        .bind(extractor)
-        .bind(from)
-        .bind(to)
-        .fetch_one(&self.pool)
-        .await?;
-        let sample: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT a.url, a.text, b.text
-             FROM extraction_versions a JOIN extraction_versions b USING (capture_id)
-             WHERE a.extractor = $1 AND b.extractor = $1 AND a.extractor_version = $2 AND b.extractor_version = $3
-               AND a.text_sha256 IS DISTINCT FROM b.text_sha256
-             ORDER BY a.url LIMIT $4",
-        )
+        // Compared on what `documents` serves: text, title, author, date.
+        const PAIRS: &str = "FROM extraction_versions a JOIN extraction_versions b USING (capture_id)
+             JOIN extraction_records ra ON ra.id = a.extraction_id
+             JOIN extraction_records rb ON rb.id = b.extraction_id
+             WHERE a.extractor = $1 AND b.extractor = $1 AND a.extractor_version = $2 AND b.extractor_version = $3";
+        const CHANGED: &str = "(a.text_sha256 IS DISTINCT FROM b.text_sha256 OR a.title IS DISTINCT FROM b.title
+              OR ra.author IS DISTINCT FROM rb.author OR a.published_at IS DISTINCT FROM b.published_at)";
+        let (compared, changed): (i64, i64) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT count(*), count(*) FILTER (WHERE {CHANGED}) {PAIRS}"))) // constants only
+                .bind(extractor)
+                .bind(from)
+                .bind(to)
+                .fetch_one(&self.pool)
+                .await?;
+        #[allow(clippy::type_complexity)]
+        let sample: Vec<(
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+        )> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT a.url, a.title, ra.author, a.published_at, a.text, b.title, rb.author, b.published_at, b.text
+                 {PAIRS} AND {CHANGED} ORDER BY a.url LIMIT $4"
+        ))) // constants only
         .bind(extractor)
         .bind(from)
         .bind(to)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let pairs =
-            sample.into_iter().map(|(url, old_text, new_text)| VersionPair { url, old_text, new_text }).collect();
+        let pairs = sample
+            .into_iter()
+            .map(|(url, t1, a1, p1, x1, t2, a2, p2, x2)| VersionPair {
+                url,
+                old: DocumentFields { title: t1, author: a1, published_at: p1, text: x1 },
+                new: DocumentFields { title: t2, author: a2, published_at: p2, text: x2 },
+            })
+            .collect();
         Ok((compared, changed, pairs))
     }
 }

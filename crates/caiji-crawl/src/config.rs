@@ -14,7 +14,8 @@ use crate::CrawlError;
 pub struct DatabaseConfig {
     /// A server to use instead of the private cluster (DATABASE_URL wins over this).
     pub url: Option<String>,
-    /// The private cluster's directory, relative to the working directory.
+    /// The private cluster's directory. Relative paths are resolved against the project root
+    /// when the file is loaded (see [`project_root`]); `--data-dir` / `CAIJI_DATA_DIR` override it.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
 }
@@ -178,7 +179,30 @@ pub struct Config {
     pub path: PathBuf,
 }
 
+/// The folder that relative paths in the global config file are resolved against: the file's
+/// own folder, or its parent when that folder is named `config` (`/srv/caiji/config/caiji.toml`
+/// → `/srv/caiji`). This is Cargo's rule for `.cargo/config.toml`, and it keeps the layout of
+/// this repository (`config/caiji.toml`, archive in `.caiji/pg`) the same from any working
+/// directory. An empty parent (a bare `caiji.toml`) is the working directory.
+pub fn project_root(config_path: &Path) -> PathBuf {
+    let dir = match config_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    if dir.file_name().is_some_and(|n| n == "config") {
+        dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+    } else {
+        dir
+    }
+}
+
 impl Config {
+    /// The project root of this configuration (see [`project_root`]).
+    pub fn root(&self) -> PathBuf {
+        project_root(&self.path)
+    }
+
     /// Loads `path` and the site files in its `sites_dir`. A missing global file means
     /// defaults; a broken one is an error naming the file.
     pub fn load(path: &Path) -> Result<Self, CrawlError> {
@@ -190,6 +214,11 @@ impl Config {
                 path.display()
             )));
         };
+        let mut global = global;
+        let root = project_root(path);
+        if global.database.data_dir.is_relative() {
+            global.database.data_dir = root.join(&global.database.data_dir);
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let sites_dir = base.join(&global.crawl.sites_dir);
         let mut sites = Vec::new();
@@ -320,4 +349,21 @@ fn load_site(path: &Path) -> Result<SiteConfig, CrawlError> {
         cron.parse::<croner::Cron>().map_err(|e| bad(format!("schedule {cron:?}: {e}")))?;
     }
     Ok(SiteConfig { file, follow, articles, path: path.to_path_buf() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_root_is_the_folder_holding_config() {
+        assert_eq!(project_root(Path::new("/srv/caiji/config/caiji.toml")), PathBuf::from("/srv/caiji"));
+        assert_eq!(project_root(Path::new("/srv/caiji/caiji.toml")), PathBuf::from("/srv/caiji"));
+        assert_eq!(project_root(Path::new("/etc/caiji/prod.toml")), PathBuf::from("/etc/caiji"));
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(project_root(Path::new("caiji.toml")), cwd);
+        assert_eq!(project_root(Path::new("config/caiji.toml")), cwd);
+        // Only a folder named exactly `config` is skipped.
+        assert_eq!(project_root(Path::new("/srv/configs/caiji.toml")), PathBuf::from("/srv/configs"));
+    }
 }

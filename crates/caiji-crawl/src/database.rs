@@ -51,10 +51,10 @@ impl DatabaseTarget {
         if let Self::Embedded(c) = self
             && c.status()? == caiji_archive::ClusterStatus::NotInitialised
         {
-            let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
             return Err(CrawlError::Usage(format!(
-                "no archive in {} (database.data_dir is relative to the working directory, here {cwd}): \
-                 run caiji from the project folder, or pass --data-dir / set CAIJI_DATA_DIR",
+                "no archive in {} (a relative database.data_dir is resolved against the project root: \
+                 the config file's folder, or its parent when that folder is `config/`): \
+                 pass the project's --config, or --data-dir / CAIJI_DATA_DIR",
                 c.requested_root().display()
             )));
         }

@@ -79,8 +79,29 @@ struct Row {
     content_type: Option<String>,
     /// None when skipped (the body is then not even read).
     body: Option<Vec<u8>>,
-    /// The newest earlier extraction by the same extractor: its id and text hash.
-    previous: Option<(i64, Vec<u8>)>,
+    /// The newest earlier extraction by the same extractor.
+    previous: Option<Previous>,
+}
+
+/// What an earlier extraction said: the fields `documents` serves (text by its hash).
+struct Previous {
+    text_sha256: Vec<u8>,
+    title: Option<String>,
+    author: Option<String>,
+    published_at: Option<String>,
+}
+
+/// One candidate capture as read from the archive.
+#[derive(sqlx::FromRow)]
+struct CandidateRow {
+    id: i64,
+    canonical_url: String,
+    content_type: Option<String>,
+    content: Option<Vec<u8>>,
+    prev_sha: Option<Vec<u8>>,
+    prev_title: Option<String>,
+    prev_author: Option<String>,
+    prev_published_at: Option<String>,
 }
 
 enum Outcome {
@@ -286,10 +307,12 @@ async fn run_pipeline(
             };
             let sql = format!(
                 "SELECT c.id, c.canonical_url, c.content_type,
-                        CASE WHEN skip.yes THEN NULL ELSE b.content END, prev.id, prev.sha
+                        CASE WHEN skip.yes THEN NULL ELSE b.content END AS content, prev.id AS prev_id,
+                        prev.text_sha256 AS prev_sha, prev.title AS prev_title, prev.author AS prev_author,
+                        prev.published_at AS prev_published_at
                  FROM captures c
                  JOIN bodies b ON b.sha256 = c.body_sha256
-                 LEFT JOIN LATERAL (SELECT e.id, e.text_sha256 AS sha FROM extraction_records e
+                 LEFT JOIN LATERAL (SELECT e.id, e.text_sha256, e.title, e.author, e.published_at FROM extraction_records e
                       WHERE e.capture_id = c.id AND e.extractor = $4 ORDER BY e.id DESC LIMIT 1) prev ON true
                  CROSS JOIN LATERAL (SELECT {skip} AS yes) skip
                  WHERE c.site = $1 AND c.id > $3 AND {candidate}
@@ -305,15 +328,7 @@ async fn run_pipeline(
                 let (name, version) = (plan.extractor.name(), plan.extractor.version());
                 let mut after = 0i64;
                 loop {
-                    #[allow(clippy::type_complexity)]
-                    let rows: Vec<(
-                        i64,
-                        String,
-                        Option<String>,
-                        Option<Vec<u8>>,
-                        Option<i64>,
-                        Option<Vec<u8>>,
-                    )> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())) // constants only
+                    let rows: Vec<CandidateRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())) // constants only
                         .bind(&plan.site)
                         .bind(since)
                         .bind(after)
@@ -325,15 +340,20 @@ async fn run_pipeline(
                         .fetch_all(&mut *conn)
                         .await?;
                     let Some(last) = rows.last() else { break };
-                    after = last.0;
+                    after = last.id;
                     let rows: Vec<Row> = rows
                         .into_iter()
-                        .map(|(capture_id, url, content_type, body, prev_id, prev_sha)| Row {
-                            capture_id,
-                            url,
-                            content_type,
-                            body,
-                            previous: prev_id.zip(prev_sha),
+                        .map(|r| Row {
+                            capture_id: r.id,
+                            url: r.canonical_url,
+                            content_type: r.content_type,
+                            body: r.content,
+                            previous: r.prev_sha.map(|text_sha256| Previous {
+                                text_sha256,
+                                title: r.prev_title,
+                                author: r.prev_author,
+                                published_at: r.prev_published_at,
+                            }),
                         })
                         .collect();
                     if batch_tx.send(Batch { plan: plan_index, rows }).await.is_err() {
@@ -417,9 +437,16 @@ fn extract_row(row: Row, extractor: &dyn Extractor, config_hash: &str, run_id: i
         return Outcome::Failed(format!("not HTML: {reason}"));
     }
     let mut extraction = to_new_extraction_without_words(record, config_hash.to_string(), run_id);
-    let previous = row.previous.as_ref().map(|(_, sha)| sha.as_slice() != extraction.content.sha256());
+    // Changed: any field `documents` serves differs (a fix that only finds the author counts).
+    let same_text = row.previous.as_ref().map(|p| p.text_sha256.as_slice() == extraction.content.sha256());
+    let previous = row.previous.as_ref().map(|p| {
+        p.text_sha256.as_slice() != extraction.content.sha256()
+            || p.title != extraction.title
+            || p.author != extraction.author
+            || p.published_at != extraction.published_at
+    });
     // Same text as before: its words are already in `texts`; segment only new texts.
-    if previous != Some(false) {
+    if same_text != Some(true) {
         extraction.search_words = caiji_extract::search::search_words(extraction.text());
     }
     Outcome::Extracted { row: Box::new((row.capture_id, extraction)), previous }

@@ -668,7 +668,7 @@ async fn check(config_path: &std::path::Path, names: &[String], json: bool) -> R
 fn schedule(config_path: &std::path::Path, log_dir: &std::path::Path) -> Result<(), CrawlError> {
     let config = load_config(config_path)?;
     let exe = std::env::current_exe().map_err(|e| CrawlError::Usage(format!("cannot locate the caiji binary: {e}")))?;
-    let cwd = std::env::current_dir().map_err(|e| CrawlError::Usage(format!("no working directory: {e}")))?;
+    let cwd = config.root();
     let config_abs = std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_path_buf());
     println!("# caiji crawls, from the `schedule` of each file in {}", config_abs.display());
     println!("# overlapping runs of a site exit 3 at once; exit 1 = failures or deferred hosts (see the log)");

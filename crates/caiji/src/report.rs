@@ -90,7 +90,8 @@ pub fn print_diff(
 ) -> std::io::Result<()> {
     writeln!(out, "{extractor} {from} -> {to}: {compared} documents extracted by both, {changed} changed")?;
     for pair in sample {
-        let diff = similar::TextDiff::from_lines(&pair.old_text, &pair.new_text);
+        let (old, new) = (pair.old.render(), pair.new.render());
+        let diff = similar::TextDiff::from_lines(&old, &new);
         writeln!(out)?;
         write!(
             out,

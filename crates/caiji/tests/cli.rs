@@ -272,12 +272,28 @@ async fn json_mode_writes_only_typed_json_lines() {
     assert!(finished["fetched"].is_u64() && finished["articles"].is_u64(), "{finished}");
 }
 
-/// Run from another folder, a reading command never opens a new, empty archive: it says which
-/// folder it looked in and exits 2, creating nothing.
+/// A project folder `P` (config in `P/config/`, archive not created yet), used from elsewhere.
+fn project_without_archive() -> (tempfile::TempDir, PathBuf) {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(project.path().join("config/sites")).unwrap();
+    let config = project.path().join("config/caiji.toml");
+    std::fs::write(&config, "[database]\ndata_dir = \".caiji/pg\"\n").unwrap();
+    std::fs::write(
+        project.path().join("config/sites/local.toml"),
+        "name = \"local\"\nhosts = [\"127.0.0.1\"]\nstart_urls = [\"http://127.0.0.1/\"]\narticles = ['/a/']\nextractor = \"generic\"\n",
+    )
+    .unwrap();
+    (project, config)
+}
+
+/// Run from another folder, a reading command never opens a new, empty archive: the relative
+/// `data_dir` is the project's (`P/.caiji/pg`, not `./.caiji/pg`), and when that holds no
+/// archive the command names it and exits 2, creating nothing anywhere.
 #[test]
 fn reading_commands_never_create_an_empty_archive() {
     let elsewhere = tempfile::tempdir().unwrap();
-    let config = repo().join("config/caiji.toml");
+    let (project, config) = project_without_archive();
+    let expected = project.path().join(".caiji/pg");
     for args in [
         &["sql", "SELECT count(*) FROM documents"][..],
         &["diff", "--extractor", "dede"],
@@ -294,8 +310,12 @@ fn reading_commands_never_create_an_empty_archive() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains("no archive in") && stderr.contains(".caiji/pg"), "{args:?}: {stderr}");
-        assert!(!elsewhere.path().join(".caiji/pg/data").exists(), "{args:?} created a cluster");
+        assert!(
+            stderr.contains("no archive in") && stderr.contains(&*expected.to_string_lossy()),
+            "{args:?}: {stderr}"
+        );
+        assert!(!elsewhere.path().join(".caiji").exists(), "{args:?} created a folder in the working directory");
+        assert!(!expected.join("data").exists(), "{args:?} created a cluster");
     }
     // --data-dir names the folder explicitly, and is checked the same way.
     let out = caiji()
@@ -308,6 +328,43 @@ fn reading_commands_never_create_an_empty_archive() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/caiji-pg"));
+}
+
+/// Relative paths in a config file are the project's, whatever the working directory: an archive
+/// created from one folder is the one another folder reads.
+#[test]
+fn relative_data_dir_is_the_projects_from_any_folder() {
+    let (project, config) = project_without_archive();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let run = |cwd: &std::path::Path, args: &[&str]| {
+        let out = caiji()
+            .current_dir(cwd)
+            .env_remove("DATABASE_URL")
+            .env_remove("CAIJI_DATA_DIR")
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run(a.path(), &["sql", "CREATE TABLE IF NOT EXISTS t AS SELECT 1 AS x"]);
+    // `sql` reads only: it refuses to create the archive; `db start` creates it.
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = run(a.path(), &["db", "start"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = run(b.path(), &["sql", "--format", "json", "SELECT count(*) AS n FROM crawl_runs"]);
+    let _ = run(b.path(), &["db", "stop"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("\"n\":0"), "{out}");
+    assert!(!a.path().join(".caiji").exists() && !b.path().join(".caiji").exists());
+    // As root the cluster may live under /var/lib/caiji with a pointer in the project's folder;
+    // either way the project's folder is the one that holds it.
+    assert!(project.path().join(".caiji/pg").exists(), "no archive in the project folder");
 }
 
 /// `caiji check` validates and resolves without fetching; `caiji schedule` turns the sites'

@@ -8,5 +8,6 @@ mod replay_crawl;
 mod rerun;
 mod resume;
 mod schema_doc;
+mod sixth_site;
 mod unattended;
 mod web;

@@ -9,6 +9,11 @@ use caiji_crawl::{CrawlOptions, crawl};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aborted_crawl_resumes_without_duplicates_or_gaps() {
+    check_aborted_crawl_resumes_without_duplicates_or_gaps().await;
+}
+
+/// The test's body, over whichever project [`use_project`] chose (the sixth-site test reuses it).
+pub async fn check_aborted_crawl_resumes_without_duplicates_or_gaps() {
     let db = TestDb::new().await.expect("test database");
     let server = ReplayServer::start(&fixtures()).await.expect("replay server");
     let config = test_config(40, 0.1);

@@ -29,6 +29,11 @@ fn col<'a>(rows: &'a [BTreeMap<String, Value>], name: &str) -> Vec<&'a Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_query_runs_and_returns_what_it_says() {
+    check_every_documented_query_runs_and_returns_what_it_says().await;
+}
+
+/// The test's body, over whichever project [`use_project`] chose (the sixth-site test reuses it).
+pub async fn check_every_documented_query_runs_and_returns_what_it_says() {
     let (db, _config) = crawled().await;
     let archive = &db.archive;
     let pool = archive.pool();
@@ -187,7 +192,32 @@ async fn every_documented_query_runs_and_returns_what_it_says() {
                 ]
                 .into_iter()
                 .collect();
-                assert_eq!(got, want);
+                assert!(got.is_superset(&want), "known reposts missing: {:?}", want.difference(&got));
+                // The query's definition applied to the gold records instead of the archive:
+                // a paragraph of 50+ characters of one site's article inside another site's.
+                let gold: Vec<(String, String, Vec<String>)> = fixture_articles()
+                    .into_iter()
+                    .map(|(site, url, _)| {
+                        let g = expected_record(&site, &url);
+                        let paragraphs: Vec<String> = g["paragraphs"]
+                            .as_array()
+                            .expect("paragraphs")
+                            .iter()
+                            .filter_map(|p| p.as_str().map(str::to_string))
+                            .collect();
+                        (site, url, paragraphs)
+                    })
+                    .collect();
+                let mut from_gold = BTreeSet::new();
+                for (sa, ua, pa) in &gold {
+                    for (sb, ub, pb) in &gold {
+                        let text_b = pb.join("\n\n");
+                        if sa < sb && pa.iter().any(|p| p.chars().count() >= 50 && text_b.contains(p.as_str())) {
+                            from_gold.insert((ua.clone(), ub.clone()));
+                        }
+                    }
+                }
+                assert_eq!(got, from_gold);
             }
             "provenance" => {
                 assert_eq!(rows.len(), 1);

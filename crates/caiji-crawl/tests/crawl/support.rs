@@ -20,14 +20,30 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+thread_local! {
+    /// A project folder (with `config/` and `fixtures/sites/`) standing in for the repository's,
+    /// for this test thread: the sixth-site test runs the fixture-driven tests over a copy.
+    static PROJECT: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs the fixture-driven tests of this thread against `dir` instead of the repository.
+pub fn use_project(dir: PathBuf) {
+    PROJECT.with(|p| *p.borrow_mut() = Some(dir));
+}
+
+/// The project whose `config/` and `fixtures/` the fixture-driven tests use.
+pub fn project() -> PathBuf {
+    PROJECT.with(|p| p.borrow().clone()).unwrap_or_else(repo)
+}
+
 pub fn fixtures() -> PathBuf {
-    repo().join("fixtures/sites")
+    project().join("fixtures/sites")
 }
 
 /// The repository's config, with a short per-host interval and a low Crawl-delay cap so the
 /// suite stays fast (tests that measure gaps compare them with these effective values).
 pub fn test_config(min_interval_ms: u64, crawl_delay_cap_secs: f64) -> Config {
-    let mut config = Config::load(&repo().join("config/caiji.toml")).expect("repository config loads");
+    let mut config = Config::load(&project().join("config/caiji.toml")).expect("repository config loads");
     config.global.fetch.min_interval_ms = min_interval_ms;
     config.global.fetch.crawl_delay_cap_secs = crawl_delay_cap_secs;
     config.global.fetch.retry_base_ms = 20;

@@ -24,6 +24,24 @@ pub struct FrontierItem {
     pub attempts: i32,
     /// Hops from a seed.
     pub depth: i16,
+    /// Queued again by the revisit policy (it was captured before).
+    pub revisit: bool,
+    /// The interval its current schedule was computed with (`frontier.revisit_interval_secs`).
+    pub revisit_interval_secs: Option<i64>,
+}
+
+/// What the archive holds of a URL's newest live capture, for a revisit: what to send in a
+/// conditional GET, and what to compare a new body and text with.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PreviousContent {
+    /// The capture holding the content (a revisit's `revisit_of`, else the capture itself).
+    pub capture_id: i64,
+    pub body_sha256: Option<Vec<u8>>,
+    /// Newest `ETag` and `Last-Modified` seen for this content (a 304 may bring a new ETag).
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// The text of its newest extraction.
+    pub text_sha256: Option<Vec<u8>>,
 }
 
 impl Archive {
@@ -57,6 +75,8 @@ impl Archive {
         let from: Vec<Option<&str>> = urls.iter().map(|u| u.discovered_from.as_deref()).collect();
         let depth: Vec<i16> = urls.iter().map(|u| u.depth).collect();
         let lastmod: Vec<Option<chrono::DateTime<chrono::Utc>>> = urls.iter().map(|u| u.lastmod).collect();
+        // A done article comes back (as a revisit) when a sitemap or feed says it changed after
+        // caiji last saw it, and its site revisits pages (next_visit_at is set).
         let r = sqlx::query(
             "INSERT INTO frontier (canonical_url, site, url, kind, discovered_from, queued_run_id, depth, lastmod)
              SELECT c, $2, u, k, f, $1, d, m
@@ -64,10 +84,14 @@ impl Archive {
                   AS t(c, u, k, f, d, m)
              ON CONFLICT (canonical_url) DO UPDATE
                SET state = 'pending', queued_run_id = $1, updated_at = now(),
+                   revisit = frontier.kind = 'article' AND frontier.state = 'done',
                    lastmod = coalesce(excluded.lastmod, frontier.lastmod)
              WHERE frontier.queued_run_id IS DISTINCT FROM $1
                AND frontier.state <> 'in_progress'
-               AND (frontier.kind IN ('start', 'list', 'sitemap', 'feed') OR frontier.state IN ('failed', 'disallowed'))",
+               AND (frontier.kind IN ('start', 'list', 'sitemap', 'feed') OR frontier.state IN ('failed', 'disallowed')
+                    OR (frontier.kind = 'article' AND frontier.state = 'done' AND frontier.next_visit_at IS NOT NULL
+                        AND excluded.lastmod > greatest(coalesce(frontier.lastmod, '-infinity'),
+                                                        coalesce(frontier.last_visit_at, '-infinity'))))",
         )
         .bind(run_id)
         .bind(site)
@@ -93,28 +117,77 @@ impl Archive {
         skip_prefixes: &[String],
     ) -> Result<Option<FrontierItem>, ArchiveError> {
         let patterns: Vec<String> = skip_prefixes.iter().map(|p| format!("{}%", like_escape(p))).collect();
-        let row: Option<(String, String, String, UrlKind, i32, i16)> = sqlx::query_as(
+        #[allow(clippy::type_complexity)]
+        let row: Option<(String, String, String, UrlKind, i32, i16, bool, Option<i64>)> = sqlx::query_as(
             "UPDATE frontier SET state = 'in_progress', attempts = attempts + 1, last_run_id = $1, updated_at = now()
              WHERE canonical_url = (
                 SELECT canonical_url FROM frontier
                 WHERE site = $2 AND state = 'pending' AND NOT (canonical_url LIKE ANY($3))
-                ORDER BY (kind = 'article'), seq
+                ORDER BY (kind = 'article'), revisit, seq
                 LIMIT 1 FOR UPDATE SKIP LOCKED)
-             RETURNING canonical_url, url, site, kind, attempts, depth",
+             RETURNING canonical_url, url, site, kind, attempts, depth, revisit, revisit_interval_secs",
         )
         .bind(run_id)
         .bind(site)
         .bind(&patterns)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(canonical_url, url, site, kind, attempts, depth)| FrontierItem {
+        Ok(row.map(|(canonical_url, url, site, kind, attempts, depth, revisit, revisit_interval_secs)| FrontierItem {
             canonical_url,
             url,
             site,
             kind,
             attempts,
             depth,
+            revisit,
+            revisit_interval_secs,
         }))
+    }
+
+    /// Queues a site's articles for a revisit: those whose `next_visit_at` is at or before `now`
+    /// (or all captured ones with `all`, `caiji crawl --revisit-all`), including those whose last
+    /// revisit failed. Pages that are gone are not revisited. Returns how many were queued. Call
+    /// only while holding the site's crawl lock.
+    pub async fn queue_revisits(
+        &self,
+        run_id: i64,
+        site: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        all: bool,
+    ) -> Result<u64, ArchiveError> {
+        let r = sqlx::query(
+            "UPDATE frontier SET state = 'pending', revisit = true, queued_run_id = $1, updated_at = now()
+             WHERE site = $2 AND kind = 'article' AND last_capture_id IS NOT NULL
+               AND (state = 'done' OR (state = 'failed' AND last_visit_at IS NOT NULL))
+               AND ($4 OR next_visit_at <= $3)",
+        )
+        .bind(run_id)
+        .bind(site)
+        .bind(now)
+        .bind(all)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// The newest live capture of `canonical_url` (2xx or 304) and the content it holds or
+    /// confirms; `None` for a URL never captured live.
+    pub async fn previous_content(&self, canonical_url: &str) -> Result<Option<PreviousContent>, ArchiveError> {
+        let row = sqlx::query_as(
+            "SELECT cc.id AS capture_id, cc.body_sha256,
+                    coalesce(n.response_headers->'etag'->>0, cc.response_headers->'etag'->>0) AS etag,
+                    coalesce(n.response_headers->'last-modified'->>0, cc.response_headers->'last-modified'->>0)
+                        AS last_modified,
+                    (SELECT e.text_sha256 FROM extraction_records e WHERE e.capture_id = cc.id
+                     ORDER BY e.extracted_at DESC, e.id DESC LIMIT 1) AS text_sha256
+             FROM captures n JOIN captures cc ON cc.id = coalesce(n.revisit_of, n.id)
+             WHERE n.canonical_url = $1 AND n.outcome IN ('ok', 'not_modified')
+             ORDER BY n.fetched_at DESC, n.id DESC LIMIT 1",
+        )
+        .bind(canonical_url)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row)
     }
 
     /// Settles a URL this run claimed, without a capture (robots disallowed, bad URL).

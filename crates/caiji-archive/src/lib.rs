@@ -20,10 +20,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use embedded::{ClusterStatus, EmbeddedCluster};
-pub use frontier::{FrontierItem, NewUrl};
+pub use frontier::{FrontierItem, NewUrl, PreviousContent};
 pub use lease::RunLease;
 pub use states::{CaptureOutcome, FrontierState, RunOutcome, UrlKind};
-pub use store::{ExtractedText, NewCapture, NewExtraction, RunInfo, Settle};
+pub use store::{ExtractedText, NewCapture, NewExtraction, RunInfo, Settle, Visit};
 
 /// Migrations compiled into the binary, applied on every start.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

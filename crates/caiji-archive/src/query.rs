@@ -38,6 +38,17 @@ impl DocumentFields {
     }
 }
 
+/// One distinct text a URL has had (a row of `document_versions`).
+#[derive(Debug, Clone)]
+pub struct PageVersion {
+    pub first_seen_at: chrono::DateTime<chrono::Utc>,
+    pub last_seen_at: chrono::DateTime<chrono::Utc>,
+    /// Captures that showed this text, revisits included.
+    pub captures: i64,
+    pub title: Option<String>,
+    pub text: String,
+}
+
 /// Two extractions of one capture by two versions of an extractor.
 #[derive(Debug, Clone)]
 pub struct VersionPair {
@@ -158,5 +169,27 @@ impl Archive {
             })
             .collect();
         Ok((compared, changed, pairs))
+    }
+
+    /// Every distinct text `url` (a canonical URL) has had, oldest first (`document_versions`).
+    pub async fn page_history(&self, url: &str) -> Result<Vec<PageVersion>, ArchiveError> {
+        type Row = (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>, i64, Option<String>, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT first_seen_at, last_seen_at, captures, title, text FROM document_versions
+                 WHERE url = $1 ORDER BY first_seen_at, first_capture_id",
+        )
+        .bind(url)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(first_seen_at, last_seen_at, captures, title, text)| PageVersion {
+                first_seen_at,
+                last_seen_at,
+                captures,
+                title,
+                text,
+            })
+            .collect())
     }
 }

@@ -16,7 +16,8 @@ pub enum UrlKind {
     List,
     /// A sitemap: requeued every run, like a start URL.
     Sitemap,
-    /// An article: fetched once; later runs skip it once captured.
+    /// An article: fetched once; later runs skip it once captured, unless its site has a
+    /// revisit policy (`revisit_after`) and it is due.
     Article,
     /// An RSS or Atom feed (site file `feeds`, or a page's `<link rel="alternate">`):
     /// requeued every run; its entries' links go through the site's article rules.
@@ -51,7 +52,8 @@ pub enum FrontierState {
     Failed,
     /// robots.txt (as fetched and parsed) forbids it; never requested.
     Disallowed,
-    /// The server answered 4xx (not 429): recorded as a capture, not retried.
+    /// The server answered 4xx (not 429): recorded as a capture, not retried;
+    /// `frontier.gone_since` says since when.
     Gone,
     /// caiji's rules refused to follow it (a redirect off the site's hosts, an address that is
     /// not globally routable): recorded as a capture, not retried.
@@ -94,6 +96,9 @@ pub enum CaptureOutcome {
     /// The body's `Content-Encoding` is unknown or does not decode: the body is kept as
     /// received, not extracted.
     UnsupportedEncoding,
+    /// `304 Not Modified` to a conditional revisit: no body; `captures.revisit_of` names the
+    /// capture whose body it confirms.
+    NotModified,
 }
 
 impl CaptureOutcome {
@@ -109,6 +114,7 @@ impl CaptureOutcome {
             Self::RedirectOffSite => "redirect_off_site",
             Self::AddressRefused => "address_refused",
             Self::UnsupportedEncoding => "unsupported_encoding",
+            Self::NotModified => "not_modified",
         }
     }
 }

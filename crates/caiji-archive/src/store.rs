@@ -46,6 +46,10 @@ pub struct NewCapture {
     pub content_type: Option<String>,
     pub body: Option<Vec<u8>>,
     pub charset: CharsetRecord,
+    /// A revisit that found the page unchanged: the capture whose body this one confirms (a
+    /// `304`, or a `200` whose body is that capture's, byte for byte; the body row is not
+    /// written again).
+    pub revisit_of: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -171,14 +175,30 @@ impl Archive {
             insert_extraction(&mut tx, capture_id, e).await?;
         }
         if let Some(s) = settle {
+            let visit = s.visit.as_ref();
+            let interval = visit.and_then(|v| v.next_interval).map(|d| d.as_secs().min(i64::MAX as u64 / 2) as i64);
+            // gone_since: the first 4xx after the page was live (kept through later 4xx, cleared
+            // when it answers again). A visit moves the revisit schedule; other outcomes keep it,
+            // so a failed revisit is due again at once.
             sqlx::query(
-                "UPDATE frontier SET state = $2, last_capture_id = $3, last_error = $4, updated_at = now()
+                "UPDATE frontier SET state = $2, last_capture_id = $3, last_error = $4, updated_at = now(), revisit = false,
+                     gone_since = CASE WHEN $2 = 'gone' THEN coalesce(gone_since, $5)
+                                       WHEN $6 THEN NULL ELSE gone_since END,
+                     last_visit_at = CASE WHEN $6 THEN $7 ELSE last_visit_at END,
+                     changed_at = CASE WHEN $8 THEN $7 ELSE changed_at END,
+                     revisit_interval_secs = CASE WHEN $6 THEN $9 ELSE revisit_interval_secs END,
+                     next_visit_at = CASE WHEN $6 THEN $7 + make_interval(secs => $9) ELSE next_visit_at END
                  WHERE canonical_url = $1",
             )
             .bind(&capture.canonical_url)
             .bind(s.state)
             .bind(capture_id)
             .bind(s.error.as_deref().or(capture.error.as_deref()).map(pg_text))
+            .bind(capture.fetched_at)
+            .bind(visit.is_some())
+            .bind(visit.map(|v| v.at))
+            .bind(visit.is_some_and(|v| v.changed))
+            .bind(interval)
             .execute(&mut *tx)
             .await?;
         }
@@ -202,6 +222,20 @@ pub struct Settle {
     pub state: FrontierState,
     /// Recorded as `frontier.last_error` (default: the capture's error).
     pub error: Option<String>,
+    /// The page answered (2xx or 304): its schedule and what the visit found.
+    pub visit: Option<Visit>,
+}
+
+/// A visit that reached the page, for the frontier's revisit schedule (`frontier.next_visit_at`,
+/// `revisit_interval_secs`, `last_visit_at`, `changed_at`).
+#[derive(Debug, Clone)]
+pub struct Visit {
+    /// The run's clock (crawls take it as an option, so schedules are testable without sleeps).
+    pub at: DateTime<Utc>,
+    /// Whether the content is new (a first capture, or a revisit that found a change).
+    pub changed: bool,
+    /// The interval until the next revisit, when the site has a revisit policy.
+    pub next_interval: Option<std::time::Duration>,
 }
 
 pub(crate) async fn insert_run(tx: &mut Transaction<'_, Postgres>, run: &RunInfo) -> Result<i64, ArchiveError> {
@@ -230,6 +264,8 @@ pub(crate) fn pg_text(s: &str) -> std::borrow::Cow<'_, str> {
 
 async fn insert_capture(tx: &mut Transaction<'_, Postgres>, c: &NewCapture) -> Result<i64, ArchiveError> {
     let (digest, length) = match &c.body {
+        // An identical payload: the body row exists (the capture it revisits references it).
+        Some(body) if c.revisit_of.is_some() => (Some(sha256(body).to_vec()), Some(body.len() as i64)),
         Some(body) => {
             let digest = sha256(body).to_vec();
             sqlx::query(
@@ -247,8 +283,9 @@ async fn insert_capture(tx: &mut Transaction<'_, Postgres>, c: &NewCapture) -> R
     let id = sqlx::query_scalar(
         "INSERT INTO captures (crawl_run_id, site, url, canonical_url, final_url, redirect_chain, outcome, error,
              status, fetched_at, duration_ms, attempts, response_headers, content_type, body_sha256, body_length,
-             charset_bom, charset_header, charset_meta, charset_detected, encoding_used, charset_source, replacement_chars)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)
+             charset_bom, charset_header, charset_meta, charset_detected, encoding_used, charset_source, replacement_chars,
+             revisit_of)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)
          RETURNING id",
     )
     .bind(c.crawl_run_id)
@@ -274,6 +311,7 @@ async fn insert_capture(tx: &mut Transaction<'_, Postgres>, c: &NewCapture) -> R
     .bind(&c.charset.used)
     .bind(&c.charset.source)
     .bind(c.charset.replacement_chars)
+    .bind(c.revisit_of)
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)

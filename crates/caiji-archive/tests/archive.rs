@@ -32,6 +32,7 @@ fn capture(url: &str, body: &[u8]) -> NewCapture {
         content_type: Some("text/html".into()),
         body: Some(body.to_vec()),
         charset: Default::default(),
+        revisit_of: None,
     }
 }
 

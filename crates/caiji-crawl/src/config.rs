@@ -119,6 +119,13 @@ pub struct SiteFile {
     /// The intended schedule, as a 5-field cron expression (documentation for cron users;
     /// validated here).
     pub schedule: Option<String>,
+    /// Revisit captured articles after this long (`"30d"`, `"12h"`, `"0s"` = every run);
+    /// absent: never. The interval then adapts per page ([`crate::revisit`]).
+    pub revisit_after: Option<String>,
+    /// Bounds of the adaptive revisit interval (default: a quarter and sixteen times
+    /// `revisit_after`).
+    pub revisit_min: Option<String>,
+    pub revisit_max: Option<String>,
 }
 
 /// A validated site.
@@ -128,6 +135,8 @@ pub struct SiteConfig {
     pub follow: Vec<Regex>,
     pub articles: Vec<Regex>,
     pub path: PathBuf,
+    /// From `revisit_after` / `revisit_min` / `revisit_max`; `None`: articles are never revisited.
+    pub revisit: Option<crate::revisit::RevisitPolicy>,
 }
 
 impl SiteConfig {
@@ -348,7 +357,17 @@ fn load_site(path: &Path) -> Result<SiteConfig, CrawlError> {
     if let Some(cron) = &file.schedule {
         cron.parse::<croner::Cron>().map_err(|e| bad(format!("schedule {cron:?}: {e}")))?;
     }
-    Ok(SiteConfig { file, follow, articles, path: path.to_path_buf() })
+    let revisit = match &file.revisit_after {
+        Some(after) => Some(
+            crate::revisit::RevisitPolicy::parse(after, file.revisit_min.as_deref(), file.revisit_max.as_deref())
+                .map_err(bad)?,
+        ),
+        None if file.revisit_min.is_some() || file.revisit_max.is_some() => {
+            return Err(bad("revisit_min / revisit_max need revisit_after".into()));
+        }
+        None => None,
+    };
+    Ok(SiteConfig { file, follow, articles, path: path.to_path_buf(), revisit })
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use std::time::Duration;
 use caiji_archive::store::CharsetRecord;
 use caiji_archive::{
     Archive, ArchiveError, CaptureOutcome, FrontierItem, FrontierState, NewCapture, NewExtraction, NewUrl, RunLease,
-    RunOutcome, Settle, UrlKind,
+    RunOutcome, Settle, UrlKind, Visit,
 };
 use caiji_extract::{Extractor, Registry};
 use caiji_fetch::{Fetched, Fetcher, Outcome};
@@ -52,6 +52,12 @@ pub struct CrawlOptions {
     /// Cancelled on SIGINT/SIGTERM: workers stop claiming, in-flight URLs are released, the
     /// run is recorded `interrupted`.
     pub cancel: CancellationToken,
+    /// Revisit every captured article of the selected sites this run (`--revisit-all`), due or
+    /// not, whatever their revisit policy.
+    pub revisit_all: bool,
+    /// The run's clock for revisit schedules (which pages are due, when they are due next);
+    /// `None`: now. Tests set it to replay weeks of schedules without sleeping.
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Per-site counts of one run.
@@ -72,6 +78,13 @@ pub struct SiteCounts {
     pub articles: u64,
     pub extracted: u64,
     pub discovered: u64,
+    /// Captured articles queued again by the revisit policy (or `--revisit-all`).
+    pub revisits_queued: u64,
+    /// Revisits that found the page unchanged: a `304`, or the same body (no body or extraction
+    /// stored again).
+    pub unchanged: u64,
+    /// Revisits that found new content (a new capture and extraction).
+    pub changed: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -218,6 +231,8 @@ async fn run_sites(
         settled: AtomicU64::new(0),
         failures: AtomicU64::new(0),
         started: std::time::Instant::now(),
+        now: opts.now.unwrap_or_else(chrono::Utc::now),
+        revisit_all: opts.revisit_all,
     });
     let semaphore = Arc::new(Semaphore::new(config.global.crawl.max_concurrent_sites.max(1)));
     let workers = sites.iter().map(|site| {
@@ -278,6 +293,9 @@ struct RunContext<'a> {
     settled: AtomicU64,
     failures: AtomicU64,
     started: std::time::Instant,
+    /// The run's clock for revisit schedules.
+    now: chrono::DateTime<chrono::Utc>,
+    revisit_all: bool,
 }
 
 impl RunContext<'_> {
@@ -300,6 +318,8 @@ pub enum Disposition {
         discovered: Vec<NewUrl>,
         /// Why nothing was extracted, when that is worth recording (`frontier.last_error`).
         note: Option<String>,
+        /// The page answered (2xx, 304): what the visit found, for the revisit schedule.
+        visit: Option<Visit>,
     },
     /// Nothing was requested, for good (robots.txt forbids it, the URL cannot be parsed).
     Settled { state: FrontierState, reason: String },
@@ -319,6 +339,17 @@ async fn crawl_site<'a>(ctx: &RunContext<'a>, site: &SiteConfig) -> Result<SiteC
     };
     if let Err(e) = ctx.archive.enqueue(ctx.run_id, &name, &seeds).await {
         return Err((counts, e.into()));
+    }
+    if site.revisit.is_some() || ctx.revisit_all {
+        match ctx.archive.queue_revisits(ctx.run_id, &name, ctx.now, ctx.revisit_all).await {
+            Ok(n) => {
+                counts.revisits_queued = n;
+                if n > 0 {
+                    tracing::info!(site = %name, revisits = n, "articles due for a revisit queued");
+                }
+            }
+            Err(e) => return Err((counts, e.into())),
+        }
     }
     let mut deferred_hosts: Vec<String> = Vec::new();
     loop {
@@ -428,7 +459,23 @@ async fn fetch_and_analyze(
     let Ok(url) = Url::parse(&item.url) else {
         return Disposition::Settled { state: FrontierState::Failed, reason: "unparsable URL".into() };
     };
-    let fetched = ctx.fetcher.fetch_within(&url, &|u: &Url| site.owns_url(u)).await;
+    // A revisit asks conditionally, and compares what it gets with what the archive holds.
+    let previous = if item.kind == UrlKind::Article && item.revisit {
+        match ctx.archive.previous_content(&item.canonical_url).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(url = %item.url, error = %e, "previous capture unreadable: revisiting unconditionally");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let validators = previous
+        .as_ref()
+        .map(|p| caiji_fetch::Validators { etag: p.etag.clone(), last_modified: p.last_modified.clone() })
+        .unwrap_or_default();
+    let fetched = ctx.fetcher.fetch_conditional(&url, &|u: &Url| site.owns_url(u), &validators).await;
     match fetched.outcome {
         Outcome::Disallowed => {
             return Disposition::Settled {
@@ -445,9 +492,47 @@ async fn fetch_and_analyze(
         _ => {}
     }
     counts.fetched += 1;
-    let extractor = if item.kind == UrlKind::Article { ctx.registry.get(&site.file.extractor) } else { None };
-    let (fetched, analysis) = analyze_off_thread(ctx, item.kind, extractor, fetched).await;
-    dispose(site, item, ctx.run_id, fetched, analysis)
+    // Unchanged: a 304, or the very bytes the archive holds. Nothing to analyze or extract.
+    let confirms = previous.as_ref().filter(|p| match fetched.outcome {
+        Outcome::NotModified => true,
+        Outcome::Ok => {
+            fetched.body.as_deref().is_some_and(|b| p.body_sha256.as_deref() == Some(&caiji_archive::sha256(b)[..]))
+        }
+        _ => false,
+    });
+    let (fetched, analysis) = if confirms.is_some() {
+        (fetched, Analysis::default())
+    } else {
+        let extractor = if item.kind == UrlKind::Article { ctx.registry.get(&site.file.extractor) } else { None };
+        analyze_off_thread(ctx, item.kind, extractor, fetched).await
+    };
+    let mut disposition = dispose(site, item, ctx.run_id, fetched, analysis);
+    if let Disposition::Captured { capture, state, visit, extraction, .. } = &mut disposition
+        && (capture.outcome == CaptureOutcome::Ok || capture.outcome == CaptureOutcome::NotModified)
+    {
+        capture.revisit_of = confirms.map(|p| p.capture_id);
+        if capture.outcome == CaptureOutcome::NotModified {
+            *state = FrontierState::Done;
+        }
+        // Changed: new content. A new body whose text is the one already extracted is not a
+        // change of the document (a rotating banner, a timestamp in the footer).
+        let changed = match (&previous, confirms) {
+            (None, _) => true,
+            (Some(_), Some(_)) => false,
+            (Some(p), None) => match (p.text_sha256.as_deref(), extraction.as_ref()) {
+                (Some(old), Some(new)) => old != &new.content.sha256()[..],
+                _ => true,
+            },
+        };
+        let next_interval = match (&site.revisit, item.kind) {
+            (Some(policy), UrlKind::Article) => Some(
+                policy.next_interval(item.revisit_interval_secs.map(|s| Duration::from_secs(s.max(0) as u64)), changed),
+            ),
+            _ => None,
+        };
+        *visit = Some(Visit { at: ctx.now, changed, next_interval });
+    }
+    disposition
 }
 
 /// How a URL was found, which decides what it becomes in the frontier.
@@ -648,7 +733,7 @@ async fn analyze_off_thread(
 /// Stage 3: what the fetch and its analysis mean for the frontier.
 fn dispose(site: &SiteConfig, item: &FrontierItem, run_id: i64, fetched: Fetched, analysis: Analysis) -> Disposition {
     let state = match fetched.outcome {
-        Outcome::Ok => FrontierState::Done,
+        Outcome::Ok | Outcome::NotModified => FrontierState::Done,
         Outcome::HttpStatus if fetched.status.is_some_and(|s| (400..500).contains(&s) && s != 429) => {
             FrontierState::Gone
         }
@@ -685,7 +770,7 @@ fn dispose(site: &SiteConfig, item: &FrontierItem, run_id: i64, fetched: Fetched
             lastmod: f.lastmod,
         });
     }
-    Disposition::Captured { capture, extraction, state, discovered, note: analysis.note }
+    Disposition::Captured { capture, extraction, state, discovered, note: analysis.note, visit: None }
 }
 
 /// Stage 4: one transaction per URL, fenced by the run's claim.
@@ -710,14 +795,26 @@ async fn store(
             ctx.archive.release(ctx.run_id, &item.canonical_url, &reason).await?;
             counts.deferred += 1;
         }
-        Disposition::Captured { capture, extraction, state, discovered, note } => {
+        Disposition::Captured { capture, extraction, state, discovered, note, visit } => {
             if !discovered.is_empty() {
                 counts.discovered += ctx.archive.enqueue(ctx.run_id, site.name(), &discovered).await?;
             }
             // No lock check here: the claim fence inside `store_capture` refuses the write if
             // another run took the URL, and the caller then checks the lock (one round trip
             // saved per page).
-            let settle = Settle { run_id: ctx.run_id, state, error: capture.error.clone().or(note.clone()) };
+            if item.revisit {
+                match &visit {
+                    Some(v) if v.changed => counts.changed += 1,
+                    Some(_) => counts.unchanged += 1,
+                    None => {}
+                }
+            }
+            let settle = Settle {
+                run_id: ctx.run_id,
+                state,
+                error: capture.error.clone().or(note.clone()),
+                visit: visit.clone(),
+            };
             ctx.archive.store_capture(&capture, extraction.as_deref(), Some(settle)).await?;
             tracing::info!(
                 url = %item.url,
@@ -726,6 +823,8 @@ async fn store(
                 bytes = capture.body.as_ref().map(|b| b.len()),
                 ms = capture.duration_ms,
                 state = state.as_str(),
+                revisit_of = capture.revisit_of,
+                changed = visit.as_ref().map(|v| v.changed),
                 error = capture.error.as_deref(),
                 "fetched"
             );
@@ -738,7 +837,7 @@ async fn store(
             if matches!(state, FrontierState::Refused | FrontierState::Failed) {
                 ctx.failures.fetch_add(1, Ordering::Relaxed);
             }
-            if item.kind == UrlKind::Article && capture.outcome == CaptureOutcome::Ok {
+            if item.kind == UrlKind::Article && capture.outcome == CaptureOutcome::Ok && capture.revisit_of.is_none() {
                 counts.articles += 1;
                 if extraction.is_some() {
                     counts.extracted += 1;
@@ -789,6 +888,7 @@ fn capture_of(
         Outcome::RedirectOffSite => CaptureOutcome::RedirectOffSite,
         Outcome::AddressRefused => CaptureOutcome::AddressRefused,
         Outcome::UnsupportedEncoding => CaptureOutcome::UnsupportedEncoding,
+        Outcome::NotModified => CaptureOutcome::NotModified,
         // Never captured: the crawl settles or defers these before storing (a robots.txt
         // fetch that fails is a network error of that fetch).
         Outcome::NetworkError | Outcome::Disallowed | Outcome::RobotsUnavailable => CaptureOutcome::NetworkError,
@@ -820,6 +920,7 @@ fn capture_of(
                 replacement_chars: Some(d.replacement_chars.min(i32::MAX as usize) as i32),
             })
             .unwrap_or_default(),
+        revisit_of: None,
     }
 }
 

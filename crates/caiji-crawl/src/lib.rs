@@ -7,6 +7,7 @@ pub mod crawl;
 pub mod database;
 pub mod replay;
 pub mod rerun;
+pub mod revisit;
 pub mod sitemap;
 
 pub use config::{Config, SiteConfig};

@@ -111,6 +111,9 @@ pub enum Outcome {
     /// The body's `Content-Encoding` names a coding caiji cannot undo (or the bytes do not
     /// decode with it): the body is kept exactly as received, not treated as the page.
     UnsupportedEncoding,
+    /// `304 Not Modified` to a conditional request (RFC 9110 §15.4.5): the representation the
+    /// validators came from is still current; no body.
+    NotModified,
 }
 
 impl Outcome {
@@ -128,12 +131,31 @@ impl Outcome {
             Self::RedirectOffSite => "redirect_off_site",
             Self::AddressRefused => "address_refused",
             Self::UnsupportedEncoding => "unsupported_encoding",
+            Self::NotModified => "not_modified",
         }
     }
 
     /// Whether a request was sent at all (robots refusals and outages send none).
     pub fn requested(self) -> bool {
         !matches!(self, Self::Disallowed | Self::RobotsUnavailable)
+    }
+}
+
+/// Validators of a representation caiji already holds, from its response headers, for a
+/// conditional GET (RFC 9110 §13.1.1 `If-None-Match`, §13.1.3 `If-Modified-Since`). Both are sent
+/// when both are known: a server that honours `If-None-Match` ignores the other (§13.2.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// The `ETag` value, as received (strong or `W/` weak: GET compares weakly, §13.1.2).
+    pub etag: Option<String>,
+    /// The `Last-Modified` value, as received (an HTTP-date).
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// Whether there is anything to send.
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
     }
 }
 
@@ -283,12 +305,24 @@ impl Fetcher {
     /// (a site's own hosts); a redirect elsewhere ends the fetch as
     /// [`Outcome::RedirectOffSite`], its chain recorded.
     pub async fn fetch_within(&self, url: &Url, in_scope: &(dyn Fn(&Url) -> bool + Sync)) -> Fetched {
+        self.fetch_conditional(url, in_scope, &Validators::default()).await
+    }
+
+    /// [`Self::fetch_within`], conditionally: `If-None-Match` / `If-Modified-Since` from
+    /// `validators` (on every hop, as browsers keep them across redirects). A `304` answer is
+    /// [`Outcome::NotModified`]; a `304` to a request without validators stays an HTTP status.
+    pub async fn fetch_conditional(
+        &self,
+        url: &Url,
+        in_scope: &(dyn Fn(&Url) -> bool + Sync),
+        validators: &Validators,
+    ) -> Fetched {
         let started = Instant::now();
         let fetched_at = Utc::now();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut result = self.fetch_once(url, in_scope).await;
+            let mut result = self.fetch_once(url, in_scope, validators).await;
             result.attempts = attempts;
             result.fetched_at = fetched_at;
             result.duration = started.elapsed();
@@ -321,7 +355,16 @@ impl Fetcher {
         }
     }
 
-    async fn fetch_once(&self, url: &Url, in_scope: &(dyn Fn(&Url) -> bool + Sync)) -> Fetched {
+    async fn fetch_once(
+        &self,
+        url: &Url,
+        in_scope: &(dyn Fn(&Url) -> bool + Sync),
+        validators: &Validators,
+    ) -> Fetched {
+        // A validator that is no valid header value (bytes a server sent) is not sent: the
+        // request goes unconditional rather than failing.
+        let value = |v: &Option<String>| v.as_deref().and_then(|v| reqwest::header::HeaderValue::from_str(v).ok());
+        let (if_none_match, if_modified_since) = (value(&validators.etag), value(&validators.last_modified));
         let mut current = url.clone();
         let mut chain: Vec<Hop> = Vec::new();
         let mut out = Fetched {
@@ -367,7 +410,15 @@ impl Fetcher {
             }
             host.wait_turn().await;
             let request = match self.request(&current) {
-                Ok(r) => r,
+                Ok(mut r) => {
+                    if let Some(etag) = &if_none_match {
+                        r = r.header(reqwest::header::IF_NONE_MATCH, etag.clone());
+                    }
+                    if let Some(date) = &if_modified_since {
+                        r = r.header(reqwest::header::IF_MODIFIED_SINCE, date.clone());
+                    }
+                    r
+                }
                 Err(msg) => {
                     out.error = Some(msg);
                     out.redirect_chain = chain;
@@ -434,6 +485,10 @@ impl Fetcher {
                 continue;
             }
             out.redirect_chain = chain;
+            if status == 304 && (if_none_match.is_some() || if_modified_since.is_some()) {
+                out.outcome = Outcome::NotModified;
+                return out;
+            }
             let retry_after_header = out.header("retry-after").map(str::to_string);
             if matches!(status, 429 | 503)
                 && let Some(ra) = retry_after_header.as_deref().and_then(parse_retry_after)

@@ -86,7 +86,8 @@ enum Command {
     Parse(parse::ParseArgs),
     /// Re-run the current extractors over the archive (no network).
     Extract(ExtractArgs),
-    /// Compare two versions of an extractor over the archive.
+    /// Compare two versions of an extractor over the archive (`--extractor`), or the texts a page
+    /// had over time (`--url`).
     Diff(DiffArgs),
     /// Run a read-only SQL query against the archive.
     Sql(SqlArgs),
@@ -130,9 +131,14 @@ struct ExtractArgs {
 }
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["extractor", "url"])))]
 struct DiffArgs {
+    /// The extractor whose versions to compare.
     #[arg(long)]
-    extractor: String,
+    extractor: Option<String>,
+    /// A page (its canonical URL): the changes between the texts it had over time.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    url: Option<String>,
     /// Older version (default: the second newest in the archive).
     #[arg(long)]
     from: Option<String>,
@@ -170,6 +176,10 @@ struct CrawlArgs {
     /// config and every site file's `min_interval_ms`).
     #[arg(long)]
     min_interval_ms: Option<u64>,
+    /// Revisit every captured article of the selected sites this run (conditional GETs where
+    /// the server gave validators), due or not, whatever the sites' `revisit_after`.
+    #[arg(long)]
+    revisit_all: bool,
 }
 
 #[derive(Subcommand)]
@@ -256,6 +266,8 @@ async fn run(cli: Cli) -> u8 {
                 arguments,
                 progress: true,
                 cancel: Default::default(),
+                revisit_all: args.revisit_all,
+                now: None,
             };
             let signal = stop_on_signals(&opts.cancel);
             match crawl(&config, &opts).await {
@@ -285,6 +297,8 @@ async fn run(cli: Cli) -> u8 {
                 arguments,
                 progress: true,
                 cancel: Default::default(),
+                revisit_all: false,
+                now: None,
             };
             let signal = stop_on_signals(&opts.cancel);
             let code = match crawl(&config, &opts).await {
@@ -451,13 +465,37 @@ fn print_crawl_summary(s: &caiji_crawl::CrawlSummary, json: bool) {
         None => println!("crawl run {} finished: {}", s.run_id, s.outcome),
     }
     println!(
-        "{:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10}",
-        "site", "fetched", "ok", "gone", "failed", "disallowed", "refused", "deferred", "articles", "extracted"
+        "{:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10} {:>9} {:>9} {:>8}",
+        "site",
+        "fetched",
+        "ok",
+        "gone",
+        "failed",
+        "disallowed",
+        "refused",
+        "deferred",
+        "articles",
+        "extracted",
+        "revisits",
+        "unchanged",
+        "changed"
     );
     for (site, c) in &s.sites {
         println!(
-            "{:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10}",
-            site, c.fetched, c.ok, c.gone, c.failed, c.disallowed, c.refused, c.deferred, c.articles, c.extracted
+            "{:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10} {:>9} {:>9} {:>8}",
+            site,
+            c.fetched,
+            c.ok,
+            c.gone,
+            c.failed,
+            c.disallowed,
+            c.refused,
+            c.deferred,
+            c.articles,
+            c.extracted,
+            c.revisits_queued,
+            c.unchanged,
+            c.changed
         );
     }
 }
@@ -505,17 +543,25 @@ fn peak_rss_mb() -> Option<f64> {
 async fn diff(config_path: &std::path::Path, args: DiffArgs) -> Result<(), CrawlError> {
     let config = load_config(config_path)?;
     let (archive, _) = DatabaseTarget::from_config(&config)?.open_existing().await?;
-    let versions = archive.extractor_versions(&args.extractor).await?;
+    if let Some(url) = &args.url {
+        let versions = archive.page_history(url).await?;
+        if versions.is_empty() {
+            return Err(CrawlError::Usage(format!("no document for {url} in the archive (give its canonical URL)")));
+        }
+        return report::print_history(url, &versions, &mut std::io::stdout().lock())
+            .map_err(|e| CrawlError::Output(e.to_string()));
+    }
+    let extractor = args.extractor.unwrap_or_default();
+    let versions = archive.extractor_versions(&extractor).await?;
     let to = args.to.or_else(|| versions.first().cloned());
     let from = args.from.or_else(|| versions.iter().find(|v| Some(*v) != to.as_ref()).cloned());
     let (Some(from), Some(to)) = (from, to) else {
         return Err(CrawlError::Usage(format!(
-            "`{}` has fewer than two versions in the archive (found: {versions:?})",
-            args.extractor
+            "`{extractor}` has fewer than two versions in the archive (found: {versions:?})"
         )));
     };
-    let (compared, changed, sample) = archive.version_diff(&args.extractor, &from, &to, args.limit).await?;
-    report::print_diff(&args.extractor, &from, &to, compared, changed, &sample, &mut std::io::stdout().lock())
+    let (compared, changed, sample) = archive.version_diff(&extractor, &from, &to, args.limit).await?;
+    report::print_diff(&extractor, &from, &to, compared, changed, &sample, &mut std::io::stdout().lock())
         .map_err(|e| CrawlError::Output(e.to_string()))?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use caiji_archive::query::{QueryResult, VersionPair};
+use caiji_archive::query::{PageVersion, QueryResult, VersionPair};
 use clap::ValueEnum;
 use serde_json::Value;
 
@@ -102,4 +102,64 @@ pub fn print_diff(
         )?;
     }
     Ok(())
+}
+
+/// `caiji diff --url`: the page's versions, then a unified diff between each two consecutive.
+pub fn print_history(url: &str, versions: &[PageVersion], out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "{url}: {} distinct texts in the archive", versions.len())?;
+    let render = |v: &PageVersion| format!("title: {}\n\n{}\n", v.title.as_deref().unwrap_or("-"), v.text);
+    let when = |v: &PageVersion| {
+        format!(
+            "seen {} .. {}, {} captures",
+            v.first_seen_at.format("%Y-%m-%d %H:%M:%SZ"),
+            v.last_seen_at.format("%Y-%m-%d %H:%M:%SZ"),
+            v.captures
+        )
+    };
+    for (i, v) in versions.iter().enumerate() {
+        writeln!(out, "  version {}: {}", i + 1, when(v))?;
+    }
+    for pair in versions.windows(2) {
+        let (old, new) = (render(&pair[0]), render(&pair[1]));
+        let diff = similar::TextDiff::from_lines(&old, &new);
+        writeln!(out)?;
+        write!(
+            out,
+            "{}",
+            diff.unified_diff()
+                .context_radius(1)
+                .header(&format!("{url} ({})", when(&pair[0])), &format!("{url} ({})", when(&pair[1])))
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn history_diff_shows_each_change_with_its_dates() {
+        let at = |d: u32| chrono::Utc.with_ymd_and_hms(2026, 11, d, 8, 0, 0).unwrap();
+        let v = |first: u32, last: u32, title: &str, text: &str| PageVersion {
+            first_seen_at: at(first),
+            last_seen_at: at(last),
+            captures: 2,
+            title: Some(title.into()),
+            text: text.into(),
+        };
+        let versions = [
+            v(1, 3, "通知", "第一段。\n\n截至目前共有120人报名。"),
+            v(4, 9, "通知（更正）", "第一段。\n\n截至目前共有210人报名。"),
+        ];
+        let mut out = Vec::new();
+        print_history("http://x.test/a", &versions, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.starts_with("http://x.test/a: 2 distinct texts"), "{out}");
+        assert!(out.contains("seen 2026-11-01 08:00:00Z .. 2026-11-03 08:00:00Z, 2 captures"), "{out}");
+        assert!(out.contains("\n-截至目前共有120人报名。\n+截至目前共有210人报名。"), "{out}");
+        assert!(out.contains("\n-title: 通知\n+title: 通知（更正）"), "{out}");
+        assert!(!out.contains("-第一段。"), "unchanged lines are context: {out}");
+    }
 }

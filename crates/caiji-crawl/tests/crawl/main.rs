@@ -7,6 +7,7 @@ mod faults;
 mod replay_crawl;
 mod rerun;
 mod resume;
+mod revisits;
 mod schema_doc;
 mod sixth_site;
 mod unattended;

@@ -77,11 +77,106 @@ pub async fn check_every_documented_query_runs_and_returns_what_it_says() {
         content_type: Some("text/html".into()),
         body: Some(b"<p>\xff\xfe bad</p>".to_vec()),
         charset: Default::default(),
+        revisit_of: None,
     };
     bad.charset.used = Some("UTF-8".into());
     bad.charset.source = Some("detector".into());
     bad.charset.replacement_chars = Some(2);
     archive.store_capture(&bad, None, None).await.unwrap();
+
+    // Revisits, for queries 13 to 17 (the fixture sites have no revisit policy): ttnews's first
+    // article changed an hour after the crawl (a correction appended), then answered 304; a
+    // job328 article came back byte-identical; a wnwk article went away; two ttnews articles
+    // have a revisit scheduled, one of them due.
+    let changed_url = "https://ttnews.xyz/a/5b0e0692f7885803d91afb5e";
+    let same_url = "http://www.328job.com/news/show-15321.html";
+    let gone_url = "https://m.wnwk.com/doc/2196538.html";
+    let first: (i64, Vec<u8>, Vec<u8>) = sqlx::query_as(
+        "SELECT c.id, c.body_sha256, b.content FROM captures c JOIN bodies b ON b.sha256 = c.body_sha256
+         WHERE c.canonical_url = $1 AND c.outcome = 'ok'",
+    )
+    .bind(same_url)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let later =
+        |url: &str, hours: i64, status: u16, outcome: CaptureOutcome, body: Option<Vec<u8>>, of: Option<i64>| {
+            let mut c = bad.clone();
+            c.site = if url.contains("ttnews") {
+                "ttnews"
+            } else if url.contains("328job") {
+                "job328"
+            } else {
+                "wnwk"
+            }
+            .into();
+            c.url = url.into();
+            c.canonical_url = url.into();
+            c.status = Some(status);
+            c.outcome = outcome;
+            c.body = body;
+            c.revisit_of = of;
+            c.fetched_at = chrono::Utc::now() + chrono::Duration::hours(hours);
+            c.charset = Default::default();
+            c
+        };
+    let changed_body = "<html><body><p>更正版本</p></body></html>".as_bytes().to_vec();
+    let changed = archive
+        .store_capture(&later(changed_url, 1, 200, CaptureOutcome::Ok, Some(changed_body), None), None, None)
+        .await
+        .unwrap();
+    sqlx::query(
+        "WITH old AS (
+             SELECT e.extractor, e.extractor_version, e.config_hash, e.title, e.published_at, e.published_ts, e.author,
+                    e.paragraphs || '[\"（更正：第三段的数字有误。）\"]'::jsonb AS p
+             FROM extractions e JOIN captures c ON c.id = e.capture_id WHERE c.canonical_url = $1 AND c.id <> $2
+         ), t AS (
+             INSERT INTO texts (sha256, text, paragraphs, words)
+             SELECT sha256(convert_to(array_to_string(ARRAY(SELECT jsonb_array_elements_text(p)), E'\n\n'), 'UTF8')),
+                    array_to_string(ARRAY(SELECT jsonb_array_elements_text(p)), E'\n\n'), p, '' FROM old
+             ON CONFLICT DO NOTHING RETURNING sha256
+         )
+         INSERT INTO extraction_records (capture_id, extractor, extractor_version, config_hash, caiji_version, title,
+                                         published_at, published_ts, author, text_sha256)
+         SELECT $2, extractor, extractor_version, config_hash, 'test', title, published_at, published_ts, author,
+                (SELECT sha256 FROM t) FROM old",
+    )
+    .bind(changed_url)
+    .bind(changed)
+    .execute(pool)
+    .await
+    .unwrap();
+    archive
+        .store_capture(&later(changed_url, 2, 304, CaptureOutcome::NotModified, None, Some(changed)), None, None)
+        .await
+        .unwrap();
+    archive
+        .store_capture(&later(same_url, 1, 200, CaptureOutcome::Ok, Some(first.2.clone()), Some(first.0)), None, None)
+        .await
+        .unwrap();
+    assert_eq!(first.1.len(), 32);
+    let gone = archive
+        .store_capture(&later(gone_url, 1, 404, CaptureOutcome::HttpStatus, None, None), None, None)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE frontier SET state = 'gone', gone_since = (SELECT fetched_at FROM captures WHERE id = $2), last_capture_id = $2
+         WHERE canonical_url = $1",
+    )
+    .bind(gone_url)
+    .bind(gone)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE frontier SET next_visit_at = CASE WHEN canonical_url = $1 THEN now() - interval '1 day'
+                                                  ELSE now() + interval '5 days' END
+         WHERE site = 'ttnews' AND kind = 'article' AND state = 'done'",
+    )
+    .bind(changed_url)
+    .execute(pool)
+    .await
+    .unwrap();
 
     let queries = doc_queries();
     assert!(queries.len() >= 10, "docs/schema.md has {} example queries", queries.len());
@@ -285,6 +380,62 @@ pub async fn check_every_documented_query_runs_and_returns_what_it_says() {
                         "https://www.fanwen.example/xindetihui/1563318.html"
                     ]
                 );
+            }
+            "changed-pages" => {
+                assert_eq!(rows.len(), 1, "{rows:?}");
+                assert_eq!((rows[0]["url"].as_str(), rows[0]["versions"].as_i64()), (Some(changed_url), Some(2)));
+            }
+            "page-history" => {
+                assert_eq!(rows.len(), 2, "{rows:?}");
+                let text = |i: usize| rows[i]["text"].as_str().unwrap_or_default();
+                assert!(!text(0).contains("更正") && text(1).ends_with("（更正：第三段的数字有误。）"));
+                assert_eq!(
+                    (rows[0]["captures"].as_i64(), rows[1]["captures"].as_i64()),
+                    (Some(1), Some(2)),
+                    "the 304 confirms the new text"
+                );
+                let at = |i: usize, c: &str| {
+                    chrono::DateTime::parse_from_rfc3339(rows[i][c].as_str().unwrap_or_default()).expect("timestamp")
+                };
+                assert!(
+                    at(0, "last_seen_at") < at(1, "first_seen_at") && at(1, "first_seen_at") < at(1, "last_seen_at")
+                );
+            }
+            "revisit-outcomes" => {
+                for r in &rows {
+                    let site = r["site"].as_str().unwrap_or_default();
+                    let want = match site {
+                        "ttnews" => (1, 0),
+                        "job328" => (0, 1),
+                        _ => (0, 0),
+                    };
+                    assert_eq!(
+                        (r["not_modified_304"].as_i64().unwrap_or(-1), r["identical_payload"].as_i64().unwrap_or(-1)),
+                        want,
+                        "{site}"
+                    );
+                    assert!(r["new_content"].as_i64().unwrap_or(0) > 0, "{site}");
+                }
+                assert_eq!(rows.len(), fixture_sites().len());
+            }
+            "gone-pages" => {
+                assert_eq!(rows.len(), 1, "{rows:?}");
+                assert_eq!(rows[0]["url"], gone_url);
+                assert!(
+                    rows[0]["gone_since"].is_string() && rows[0]["title"].is_string(),
+                    "still answerable: {rows:?}"
+                );
+            }
+            "revisits-due" => {
+                for r in &rows {
+                    let want = if r["site"] == "ttnews" { (1, 2) } else { (0, 0) };
+                    assert_eq!(
+                        (r["due_now"].as_i64().unwrap_or(-1), r["scheduled"].as_i64().unwrap_or(-1)),
+                        want,
+                        "{r:?}"
+                    );
+                }
+                assert_eq!(rows.len(), fixture_sites().len());
             }
             other => panic!("docs/schema.md query `{other}` has no assertion in this test"),
         }

@@ -143,11 +143,20 @@ impl Page {
     pub fn redirect(to: &str) -> Self {
         Self { status: 302, headers: vec![("location", to.to_string())], body: vec![], delay: Duration::ZERO }
     }
+    /// The page with a response header added (`etag`, `last-modified`: the server then answers
+    /// matching conditional requests with 304).
+    pub fn with(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_string()));
+        self
+    }
     pub fn slow(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
     }
 }
+
+/// (path, If-None-Match, If-Modified-Since) of one request.
+pub type Conditional = (String, Option<String>, Option<String>);
 
 /// The pages of one (host, path), and how many requests it has answered.
 pub type Served = (Vec<Page>, usize);
@@ -158,6 +167,8 @@ pub type Served = (Vec<Page>, usize);
 pub struct Web {
     pub pages: Mutex<HashMap<(String, String), Served>>,
     pub log: Mutex<Vec<(Instant, String, String, String)>>,
+    /// (path, If-None-Match, If-Modified-Since) of every request, in order.
+    pub conditionals: Mutex<Vec<Conditional>>,
 }
 
 impl Web {
@@ -186,6 +197,9 @@ pub async fn serve(web: Arc<Web>) -> SocketAddr {
         let path = uri.path().to_string();
         let target = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| path.clone());
         web.log.lock().unwrap().push((Instant::now(), host.clone(), path.clone(), target));
+        let header_of = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (if_none_match, if_modified_since) = (header_of("if-none-match"), header_of("if-modified-since"));
+        web.conditionals.lock().unwrap().push((path.clone(), if_none_match.clone(), if_modified_since.clone()));
         let page = {
             let mut pages = web.pages.lock().unwrap();
             match pages.get_mut(&(host, path)) {
@@ -198,6 +212,22 @@ pub async fn serve(web: Arc<Web>) -> SocketAddr {
             }
         };
         tokio::time::sleep(page.delay).await;
+        // A server that honours validators (RFC 9110 §13.1): a match is a bodiless 304 carrying
+        // the validators again.
+        let validator = |name: &str| page.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+        let (etag, last_modified) = (validator("etag"), validator("last-modified"));
+        let not_modified = match (&if_none_match, &etag) {
+            (Some(sent), Some(current)) => sent == current,
+            (Some(_), None) => false,
+            (None, _) => if_modified_since.is_some() && if_modified_since == last_modified,
+        };
+        if page.status == 200 && not_modified {
+            let mut r = Response::builder().status(304);
+            for (k, v) in page.headers.iter().filter(|(k, _)| *k == "etag" || *k == "last-modified") {
+                r = r.header(*k, v);
+            }
+            return r.body(Body::empty()).unwrap();
+        }
         let mut r = Response::builder().status(page.status);
         for (k, v) in &page.headers {
             r = r.header(*k, v);

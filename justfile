@@ -47,6 +47,11 @@ eval-peers:
 bench-extract:
     scripts/bench-extract.sh
 
+# a second crawl of a 1,000-article loopback site with 5% changed, with and without validators,
+# against a full refetch: requests, bytes, rows written (caiji-bench revisit N PCT for others)
+bench-revisit n="1000" pct="5":
+    scripts/bench-revisit.sh {{n}} {{pct}}
+
 # re-extraction of a generated 100,000-capture archive vs extraction alone (N=... to change)
 bench-rerun:
     scripts/bench-rerun.sh

@@ -3,6 +3,7 @@
 //! `bench/baselines.py`. Prints one JSON line: pages, seconds, pages per second, peak RSS.
 
 mod generate;
+mod revisit;
 
 // Parsing allocates and frees many small nodes per page: mimalloc makes extraction about 6%
 // faster than glibc malloc (`just bench-extract`). Library crates leave the choice to binaries.
@@ -60,6 +61,20 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", caiji_archive::testing::with_database(&server, db));
             }
             Ok(())
+        }
+        Some("revisit") => {
+            // caiji-bench revisit [N] [CHANGE_PCT]: a second crawl with revisits against a full
+            // refetch (see revisit.rs); the cluster under target/bench-pg unless DATABASE_URL.
+            let n: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(1000);
+            let pct: f64 = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(5.0);
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let server = match std::env::var("DATABASE_URL") {
+                    Ok(u) => u,
+                    Err(_) => caiji_archive::EmbeddedCluster::new("target/bench-pg")?.ensure_running().await?,
+                };
+                revisit::run(&server, n, pct).await
+            })
         }
         Some("extract-generated") => {
             // The limit: the same generated pages, in memory, extracted on all cores.

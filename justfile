@@ -47,6 +47,14 @@ eval-peers:
 bench-extract:
     scripts/bench-extract.sh
 
+# 10,000-capture WARC export and import timed against warcio reading and writing the same records
+bench-warc:
+    scripts/bench-warc.sh
+
+# warcio checks and indexes caiji's WARC export, pyarrow reads its Parquet (creates a venv)
+check-interop:
+    scripts/check-interop.sh
+
 # a second crawl of a 1,000-article loopback site with 5% changed, with and without validators,
 # against a full refetch: requests, bytes, rows written (caiji-bench revisit N PCT for others)
 bench-revisit n="1000" pct="5":

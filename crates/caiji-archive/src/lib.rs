@@ -12,6 +12,7 @@ pub mod query;
 pub mod states;
 pub mod store;
 pub mod testing;
+pub mod warc;
 
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -22,8 +23,9 @@ use std::time::Duration;
 pub use embedded::{ClusterStatus, EmbeddedCluster};
 pub use frontier::{FrontierItem, NewUrl, PreviousContent};
 pub use lease::RunLease;
-pub use states::{CaptureOutcome, FrontierState, RunOutcome, UrlKind};
+pub use states::{CaptureOutcome, FrontierState, RunOutcome, UrlKind, WarcRecordStatus};
 pub use store::{ExtractedText, NewCapture, NewExtraction, RunInfo, Settle, Visit};
+pub use warc::{DocumentRow, ExportCapture, ExportFilter, WarcSource};
 
 /// Migrations compiled into the binary, applied on every start.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

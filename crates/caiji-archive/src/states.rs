@@ -161,3 +161,26 @@ impl std::fmt::Display for RunOutcome {
         f.write_str(self.as_str())
     }
 }
+
+/// What became of a record `caiji import warc` read (`warc_records.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum WarcRecordStatus {
+    /// It became a capture (`warc_records.capture_id`).
+    Imported,
+    /// Read and understood, nothing to archive (warcinfo, request, metadata records).
+    Skipped,
+    /// Not archived: truncated, malformed, or a revisit of a record the archive does not hold.
+    Rejected,
+}
+
+impl WarcRecordStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Imported => "imported",
+            Self::Skipped => "skipped",
+            Self::Rejected => "rejected",
+        }
+    }
+}

@@ -262,7 +262,7 @@ pub(crate) fn pg_text(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains('\0') { std::borrow::Cow::Owned(s.replace('\0', "\u{FFFD}")) } else { std::borrow::Cow::Borrowed(s) }
 }
 
-async fn insert_capture(tx: &mut Transaction<'_, Postgres>, c: &NewCapture) -> Result<i64, ArchiveError> {
+pub(crate) async fn insert_capture(tx: &mut Transaction<'_, Postgres>, c: &NewCapture) -> Result<i64, ArchiveError> {
     let (digest, length) = match &c.body {
         // An identical payload: the body row exists (the capture it revisits references it).
         Some(body) if c.revisit_of.is_some() => (Some(sha256(body).to_vec()), Some(body.len() as i64)),
@@ -317,7 +317,7 @@ async fn insert_capture(tx: &mut Transaction<'_, Postgres>, c: &NewCapture) -> R
     Ok(id)
 }
 
-async fn insert_extraction(
+pub(crate) async fn insert_extraction(
     tx: &mut Transaction<'_, Postgres>,
     capture_id: i64,
     e: &NewExtraction,

@@ -180,6 +180,13 @@ impl SiteConfig {
     }
 }
 
+/// The configuration hash of `extractor` with no site settings: what a capture of a host no
+/// site owns is extracted with (`caiji import warc`).
+pub fn default_config_hash(extractor: &str) -> String {
+    let json = serde_json::json!({"extractor": extractor, "extract": toml::Table::new()});
+    caiji_archive::sha256_hex(json.to_string().as_bytes())
+}
+
 /// Global settings plus every site.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -870,7 +870,7 @@ fn to_new_capture(
     Box::new(capture_of(f, site.name(), canonical_url, run_id, content_type, charset))
 }
 
-fn capture_of(
+pub(crate) fn capture_of(
     f: &Fetched,
     site: &str,
     canonical_url: &str,

@@ -5,10 +5,12 @@ pub mod canon;
 pub mod config;
 pub mod crawl;
 pub mod database;
+pub mod documents;
 pub mod replay;
 pub mod rerun;
 pub mod revisit;
 pub mod sitemap;
+pub mod warc;
 
 pub use config::{Config, SiteConfig};
 pub use crawl::{CrawlOptions, CrawlSummary, crawl};
@@ -20,6 +22,22 @@ pub const CAIJI_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The commit caiji was built from, when built from a git checkout.
 pub fn git_commit() -> Option<String> {
     option_env!("CAIJI_GIT_COMMIT").map(str::to_string)
+}
+
+/// A progress bar on standard error for `total` items (`None`: no bar; `total` unknown: a
+/// counter), drawn only when asked (terminals).
+pub fn progress_bar(show: bool, unit: &str) -> Option<indicatif::ProgressBar> {
+    if !show {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    let style = indicatif::ProgressStyle::with_template(&format!(
+        "{{spinner}} {{pos}} {unit} ({{per_sec}}) {{elapsed}} {{msg}}"
+    ))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    Some(bar)
 }
 
 /// A `crawl_runs` row for this build of caiji.
@@ -52,6 +70,12 @@ pub enum CrawlError {
     /// Writing the command's output failed (a closed pipe, a full disk).
     #[error("writing output: {0}")]
     Output(String),
+    /// An export could not write its files (exit 4).
+    #[error("export: {0}")]
+    Export(String),
+    /// An import could not read a file at all (exit 4; bad records are counted, not errors).
+    #[error("import: {0}")]
+    Import(String),
 }
 
 impl CrawlError {

@@ -8,6 +8,7 @@ mod report;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -98,11 +99,76 @@ enum Command {
         #[arg(long = "site")]
         sites: Vec<String>,
     },
+    /// Write the archive out: WARC files (`export warc`) or a documents dataset (`export documents`).
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
+    /// Bring WARC or ARC files written by other tools into the archive (`import warc FILE...`).
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
     /// Print the crontab lines the sites' `schedule` fields describe (install with `crontab`).
     Schedule {
         /// Folder for the JSON log files (one per site).
         #[arg(long, default_value = "/var/log/caiji")]
         log_dir: PathBuf,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum ExportWhat {
+    /// Captures as WARC/1.1 files (gzip per record, rolling over at --max-size); see docs/warc.md.
+    Warc {
+        /// Only this site (repeatable); default: all.
+        #[arg(long = "site")]
+        sites: Vec<String>,
+        /// Only captures fetched on or after this date (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only captures of this crawl run.
+        #[arg(long)]
+        run: Option<i64>,
+        /// Folder the WARC files are written to.
+        #[arg(long)]
+        out: PathBuf,
+        /// Start a new file once one holds this many bytes (suffixes K, M, G: 1024-based).
+        #[arg(long, default_value = "1G")]
+        max_size: String,
+        /// File name prefix: PREFIX-YYYYMMDDhhmmss-NNNNN.warc.gz.
+        #[arg(long, default_value = "caiji")]
+        prefix: String,
+    },
+    /// The documents view, one row per URL, as JSON Lines or Parquet.
+    Documents {
+        #[arg(long, value_enum)]
+        format: DocFormat,
+        /// Only this site (repeatable); default: all.
+        #[arg(long = "site")]
+        sites: Vec<String>,
+        /// Only documents whose capture was fetched on or after this date.
+        #[arg(long)]
+        since: Option<String>,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DocFormat {
+    Jsonl,
+    Parquet,
+}
+
+#[derive(clap::Subcommand)]
+enum ImportWhat {
+    /// WARC (gzip per record or not) and ARC files; each capture lands as if crawled. Importing
+    /// a file twice adds nothing. Exit 1 when a record was rejected (reasons in warc_records).
+    Warc {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -367,6 +433,15 @@ async fn run(cli: Cli) -> u8 {
             Ok(code) => code,
             Err(e) => report(&e),
         },
+        Command::Export { what } => match export(&cli.config, what, json).await {
+            Ok(()) => exit::DONE,
+            Err(e) => report(&e),
+        },
+        Command::Import { what: ImportWhat::Warc { files } } => match import(&cli.config, files, json).await {
+            Ok(s) if s.rejected > 0 || s.damaged_files > 0 => exit::DONE_WITH_FAILURES,
+            Ok(_) => exit::DONE,
+            Err(e) => report(&e),
+        },
         Command::Schedule { log_dir } => match schedule(&cli.config, &log_dir) {
             Ok(()) => exit::DONE,
             Err(e) => report(&e),
@@ -381,6 +456,115 @@ async fn run(cli: Cli) -> u8 {
             Err(e) => report(&e),
         },
     }
+}
+
+/// `--max-size 1G`: bytes, with an optional K/M/G suffix (1024-based).
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&s[..i], s[i..].trim().to_ascii_uppercase()),
+        None => (s, String::new()),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let shift = match unit.trim_end_matches('B').trim_end_matches('I') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1u64 << shift)
+}
+
+fn since_arg(since: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, CrawlError> {
+    match since {
+        None => Ok(None),
+        Some(s) => caiji_crawl::rerun::parse_since(s)
+            .map(Some)
+            .ok_or_else(|| CrawlError::Usage(format!("--since {s:?}: expected YYYY-MM-DD or an RFC 3339 timestamp"))),
+    }
+}
+
+async fn export(config_path: &std::path::Path, what: ExportWhat, json: bool) -> Result<(), CrawlError> {
+    let config = load_config(config_path)?;
+    let progress = std::io::stderr().is_terminal();
+    match what {
+        ExportWhat::Warc { sites, since, run, out, max_size, prefix } => {
+            config.select_sites(&sites)?;
+            let max_size = parse_size(&max_size).ok_or_else(|| {
+                CrawlError::Usage(format!("--max-size {max_size:?}: expected e.g. 1G, 500M, 1048576"))
+            })?;
+            if prefix.is_empty() || prefix.contains('/') {
+                return Err(CrawlError::Usage(format!("--prefix {prefix:?}: a file name prefix without '/'")));
+            }
+            let filter = caiji_archive::ExportFilter { sites, since: since_arg(since.as_deref())?, run_id: run };
+            let (archive, _) = DatabaseTarget::from_config(&config)?.open_existing().await?;
+            let opts = caiji_crawl::warc::export::WarcExportOptions { filter, out, prefix, max_size, progress };
+            let s = caiji_crawl::warc::export::export_warc(&config, &archive, &opts).await?;
+            print_line(json, serde_json::json!({"summary": "export warc", "result": s}), || {
+                format!(
+                    "exported {} captures ({} responses, {} revisits) as {} records, {} bytes: {}",
+                    s.captures,
+                    s.responses,
+                    s.revisits,
+                    s.records,
+                    s.bytes,
+                    caiji_crawl::warc::export::describe(&s.files)
+                )
+            })
+        }
+        ExportWhat::Documents { format, sites, since, out } => {
+            config.select_sites(&sites)?;
+            let filter = caiji_archive::ExportFilter { sites, since: since_arg(since.as_deref())?, run_id: None };
+            let (archive, _) = DatabaseTarget::from_config(&config)?.open_existing().await?;
+            let format = match format {
+                DocFormat::Jsonl => caiji_crawl::documents::DocumentFormat::Jsonl,
+                DocFormat::Parquet => caiji_crawl::documents::DocumentFormat::Parquet,
+            };
+            let opts = caiji_crawl::documents::DocumentExportOptions { filter, format, out, progress };
+            let s = caiji_crawl::documents::export_documents(&archive, &opts).await?;
+            print_line(json, serde_json::json!({"summary": "export documents", "result": s}), || {
+                format!("exported {} documents, {} bytes: {}", s.documents, s.bytes, s.path.display())
+            })
+        }
+    }
+}
+
+async fn import(
+    config_path: &std::path::Path,
+    files: Vec<PathBuf>,
+    json: bool,
+) -> Result<caiji_crawl::warc::import::WarcImportSummary, CrawlError> {
+    let config = load_config(config_path)?;
+    let (archive, url) = DatabaseTarget::from_config(&config)?.open().await?;
+    let arguments = serde_json::json!({"command": "import warc", "files": files});
+    let opts =
+        caiji_crawl::warc::import::WarcImportOptions { files, arguments, progress: std::io::stderr().is_terminal() };
+    let s = caiji_crawl::warc::import::import_warc(&config, &archive, &url, &opts).await?;
+    print_line(json, serde_json::json!({"summary": "import warc", "result": s}), || {
+        format!(
+            "import run {}: {} records in {} files: {} imported ({} extracted), {} skipped, {} rejected, {} already imported{}",
+            s.run_id,
+            s.records,
+            s.files,
+            s.imported,
+            s.extracted,
+            s.skipped,
+            s.rejected,
+            s.already_imported,
+            if s.damaged_files > 0 { format!(", {} damaged files", s.damaged_files) } else { String::new() }
+        )
+    })?;
+    Ok(s)
+}
+
+/// A command's summary: one JSON object in JSON mode, a sentence otherwise.
+#[allow(clippy::print_stdout)]
+fn print_line(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) -> Result<(), CrawlError> {
+    use std::io::Write;
+    let line = if json { value.to_string() } else { text() };
+    writeln!(std::io::stdout(), "{line}").map_err(|e| CrawlError::Output(e.to_string()))
 }
 
 async fn crawl(config: &Config, opts: &CrawlOptions) -> Result<caiji_crawl::CrawlSummary, CrawlError> {

@@ -181,8 +181,11 @@ async fn exit_codes_are_one_mapping_for_every_command() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("caiji.toml");
     std::fs::write(&bad, "[fetch]\nno_such_key = 1\n").unwrap();
-    let commands: [&[&str]; 7] = [
+    let commands: [&[&str]; 10] = [
         &["crawl"],
+        &["export", "warc", "--out", "x"],
+        &["export", "documents", "--format", "jsonl", "--out", "x.jsonl"],
+        &["import", "warc", "fixtures/warc/warcio/example.warc.gz"],
         &["extract", "--rerun"],
         &["diff", "--extractor", "dede"],
         &["sql", "SELECT 1"],
@@ -200,6 +203,8 @@ async fn exit_codes_are_one_mapping_for_every_command() {
         &["sql", "SELECT 1"],
         &["diff", "--extractor", "dede"],
         &["extract", "--rerun"],
+        &["export", "warc", "--out", "x"],
+        &["import", "warc", "fixtures/warc/warcio/example.warc.gz"],
     ] {
         let out = caiji().args(args).env("DATABASE_URL", unreachable).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -297,6 +302,7 @@ fn reading_commands_never_create_an_empty_archive() {
     for args in [
         &["sql", "SELECT count(*) FROM documents"][..],
         &["diff", "--extractor", "dede"],
+        &["export", "warc", "--out", "warcs"],
         &["db", "url"],
         &["extract", "--rerun"],
     ] {
@@ -419,4 +425,48 @@ fn check_and_schedule() {
     assert!(line.contains(&format!("--config {}", cfg.display())), "{line}");
     assert!(line.contains("'/var/log/my caiji'/local.jsonl 2>&1"), "{line}");
     assert!(text.contains("# manual: no schedule"), "{text}");
+}
+
+/// `caiji import warc` and `caiji export`: exit 0 when every record was archived, 1 when one was
+/// refused, 2 for a bad argument; summaries as one JSON object in JSON mode; files written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_and_export_from_the_command_line() {
+    let db = TestDb::new().await.expect("test database");
+    let out_dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = caiji().arg("--log-format").arg("json").args(args).env("DATABASE_URL", &db.url).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&["import", "warc", "fixtures/warc/warcio/example.warc.gz"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON summary");
+    assert_eq!((summary["summary"].as_str(), summary["result"]["imported"].as_u64()), (Some("import warc"), Some(2)));
+    let (code, _, stderr) = run(&["import", "warc", "fixtures/warc/warcio/example-digest.warc"]);
+    assert_eq!(code, Some(1), "a refused record: {stderr}");
+    let (code, _, stderr) = run(&["import", "warc", "no/such/file.warc.gz"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("no/such/file.warc.gz"), "{stderr}");
+
+    let warcs = out_dir.path().join("warcs");
+    let (code, stdout, stderr) = run(&["export", "warc", "--out", warcs.to_str().unwrap(), "--prefix", "test"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON summary");
+    assert_eq!(summary["result"]["captures"].as_u64(), Some(2), "{summary}");
+    let files: Vec<_> = std::fs::read_dir(&warcs).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files.len(), 1);
+    assert!(files[0].to_string_lossy().starts_with("test-"), "{files:?}");
+    let (code, _, _) = run(&["export", "warc", "--out", warcs.to_str().unwrap(), "--max-size", "lots"]);
+    assert_eq!(code, Some(2));
+
+    let parquet = out_dir.path().join("docs.parquet");
+    let (code, stdout, stderr) =
+        run(&["export", "documents", "--format", "parquet", "--out", parquet.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON summary");
+    assert_eq!(summary["result"]["documents"].as_u64(), Some(1), "{summary}");
+    assert!(std::fs::read(&parquet).unwrap().starts_with(b"PAR1"));
 }

@@ -11,4 +11,5 @@ mod revisits;
 mod schema_doc;
 mod sixth_site;
 mod unattended;
+mod warc;
 mod web;

@@ -60,6 +60,14 @@ pub async fn check_every_documented_query_runs_and_returns_what_it_says() {
     .await
     .unwrap();
     assert_eq!(inserted.rows_affected(), 1);
+    // An import that refuses one record and skips the rest (query 18); it adds no capture.
+    let opts = caiji_crawl::warc::import::WarcImportOptions {
+        files: vec![repo().join("fixtures/warc/warcio/example-digest.warc")],
+        ..Default::default()
+    };
+    let imported =
+        caiji_crawl::warc::import::import_warc(&test_config(5, 0.05), archive, &db.url, &opts).await.unwrap();
+    assert_eq!((imported.imported, imported.rejected), (0, 1));
     let mut bad = NewCapture {
         crawl_run_id: None,
         site: "fanwen".into(),
@@ -436,6 +444,23 @@ pub async fn check_every_documented_query_runs_and_returns_what_it_says() {
                     );
                 }
                 assert_eq!(rows.len(), fixture_sites().len());
+            }
+            "warc-import" => {
+                // warcio's example-digest.warc, imported before the queries: four request
+                // records, one whose payload digest is wrong.
+                let got: Vec<(&str, i64, i64)> = rows
+                    .iter()
+                    .map(|r| {
+                        (
+                            r["status"].as_str().unwrap_or(""),
+                            r["records"].as_i64().unwrap_or(-1),
+                            r["captures"].as_i64().unwrap_or(-1),
+                        )
+                    })
+                    .collect();
+                assert_eq!(got, [("rejected", 1, 0), ("skipped", 3, 0)], "{rows:?}");
+                assert!(rows[0]["a_reason"].as_str().is_some_and(|r| r.contains("WARC-Payload-Digest")), "{rows:?}");
+                assert!(rows[0]["file_name"].as_str().is_some_and(|f| f.ends_with("example-digest.warc")));
             }
             other => panic!("docs/schema.md query `{other}` has no assertion in this test"),
         }

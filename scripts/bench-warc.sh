@@ -4,7 +4,7 @@
 # exported by `caiji export warc`; warcio (in target/interop-venv) then reads every record of
 # those files and writes them again (gzip per record); `caiji import warc` reads them into an
 # empty database (parsing, decoding, extracting and storing every capture). Prints captures/s and
-# MB/s (compressed file bytes) for each, and the machine's load.
+# MB/s (compressed file bytes) for each, and the machine's load. REUSE=1: the last generated archive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-10000}
@@ -12,12 +12,17 @@ cargo build -q --release -p caiji -p caiji-bench
 venv=target/interop-venv
 "$venv/bin/python" -c 'import warcio' 2>/dev/null || { python3 -m venv "$venv"; "$venv/bin/pip" install -q 'warcio==1.8.1' 'pyarrow>=15'; }
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-url=$(target/release/caiji-bench gen-archive target/bench-pg bench_warc "$n" fixtures/sites)
-server=${url%/*}
+if [ -n "${REUSE:-}" ]; then
+  url=$(target/release/caiji-bench archive-url target/bench-pg bench_warc)
+else
+  url=$(target/release/caiji-bench gen-archive target/bench-pg bench_warc "$n" fixtures/sites)
+fi
+admin=$(target/release/caiji-bench archive-url target/bench-pg postgres)
 out=target/bench-warc
 rm -rf "$out" && mkdir -p "$out"
-t() { local s=$(date +%s.%N); "$@"; echo "$(date +%s.%N) - $s" | bc; }
-export_s=$(t env DATABASE_URL="$url" target/release/caiji export warc --out "$out/caiji" > "$out/export.txt")
+# t OUTFILE COMMAND...: runs COMMAND with its stdout in OUTFILE, prints the seconds it took.
+t() { local o=$1; shift; local s=$(date +%s.%N); "$@" > "$o"; echo "$(date +%s.%N) - $s" | bc; }
+export_s=$(t "$out/export.txt" env DATABASE_URL="$url" target/release/caiji export warc --out "$out/caiji")
 cat "$out/export.txt"
 bytes=$(cat "$out"/caiji/*.warc.gz | wc -c)
 records=$(sed -n 's/.* as \([0-9]*\) records.*/\1/p' "$out/export.txt")
@@ -46,8 +51,9 @@ print(f"{read_s} {rw_s}")
 PY
 read -r warcio_read warcio_rw < "$out/warcio.txt"
 import_db="bench_warc_import"
-psql -q "$server/postgres" -c "DROP DATABASE IF EXISTS $import_db WITH (FORCE)" -c "CREATE DATABASE $import_db"
-import_s=$(t env DATABASE_URL="$server/$import_db" target/release/caiji import warc "$out"/caiji/*.warc.gz > "$out/import.txt" 2>/dev/null)
+psql -q "$admin" -c "DROP DATABASE IF EXISTS $import_db WITH (FORCE)" -c "CREATE DATABASE $import_db"
+import_url=$(target/release/caiji-bench archive-url target/bench-pg "$import_db")
+import_s=$(t "$out/import.txt" env DATABASE_URL="$import_url" target/release/caiji --log-format json import warc "$out"/caiji/*.warc.gz 2>/dev/null)
 cat "$out/import.txt"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$n" "$records" "$bytes" "$export_s" "$warcio_read" "$warcio_rw" "$import_s" <<'PY'

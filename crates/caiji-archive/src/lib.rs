@@ -25,7 +25,7 @@ pub use frontier::{FrontierItem, NewUrl, PreviousContent};
 pub use lease::RunLease;
 pub use states::{CaptureOutcome, FrontierState, RunOutcome, UrlKind, WarcRecordStatus};
 pub use store::{ExtractedText, NewCapture, NewExtraction, RunInfo, Settle, Visit};
-pub use warc::{DocumentRow, ExportCapture, ExportFilter, WarcSource};
+pub use warc::{DocumentRow, ExportCapture, ExportFilter, ImportedRecord, WarcSource};
 
 /// Migrations compiled into the binary, applied on every start.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

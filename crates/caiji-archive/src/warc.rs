@@ -65,7 +65,72 @@ pub struct ExportFilter {
     pub run_id: Option<i64>,
 }
 
+/// One record of an import batch: where it came from and what it became.
+#[derive(Debug)]
+pub struct ImportedRecord {
+    pub source: WarcSource,
+    /// The capture it became (`status` Imported), with its extraction.
+    pub capture: Option<Box<NewCapture>>,
+    pub extraction: Option<Box<NewExtraction>>,
+    pub status: WarcRecordStatus,
+    /// Why skipped or rejected.
+    pub reason: Option<String>,
+}
+
 impl Archive {
+    /// Stores a batch of import records in one transaction: each capture, its extraction and
+    /// its provenance row together. Returns, per record, the status it was stored with (`None`:
+    /// an earlier import recorded it; nothing of it is written). A record the database refuses
+    /// (a value it does not accept) is stored `rejected` with the database's reason.
+    pub async fn store_import_batch(
+        &self,
+        batch: &[ImportedRecord],
+    ) -> Result<Vec<Option<WarcRecordStatus>>, ArchiveError> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for r in batch {
+            sqlx::query("SAVEPOINT record").execute(&mut *tx).await?;
+            let stored: Result<bool, ArchiveError> = async {
+                let capture_id = match &r.capture {
+                    Some(c) => {
+                        let id = insert_capture(&mut tx, c).await?;
+                        if let Some(e) = &r.extraction {
+                            insert_extraction(&mut tx, id, e).await?;
+                        }
+                        Some(id)
+                    }
+                    None => None,
+                };
+                insert_source(&mut tx, &r.source, r.status, r.reason.as_deref(), capture_id).await
+            }
+            .await;
+            let new = match stored {
+                Ok(true) => {
+                    sqlx::query("RELEASE SAVEPOINT record").execute(&mut *tx).await?;
+                    Some(r.status)
+                }
+                Ok(false) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT record").execute(&mut *tx).await?;
+                    None
+                }
+                // A value the database refuses (it checks more than the reader can): this
+                // record is refused with the reason, the batch goes on.
+                Err(ArchiveError::Database(e)) if e.as_database_error().is_some() => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT record").execute(&mut *tx).await?;
+                    let why = format!("the archive refused it: {e}");
+                    tracing::warn!(offset = r.source.offset, reason = %why, "record rejected");
+                    insert_source(&mut tx, &r.source, WarcRecordStatus::Rejected, Some(&why), None)
+                        .await?
+                        .then_some(WarcRecordStatus::Rejected)
+                }
+                Err(e) => return Err(e),
+            };
+            out.push(new);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
     /// Whether the record at (`file_sha256`, `offset`) was read by an earlier import.
     pub async fn warc_record_known(&self, file_sha256: &[u8; 32], offset: u64) -> Result<bool, ArchiveError> {
         let known: Option<i32> =

@@ -13,9 +13,19 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 pub struct Template {
     pub site: String,
     pub url_base: String,
+    /// Digits after the leading 8 in a generated id.
+    pub id_width: usize,
+    pub url_suffix: String,
     pub content_type: String,
     pub encoding: &'static Encoding,
     pub html: String,
+}
+
+impl Template {
+    /// The URL of generated capture `k`.
+    pub fn url(&self, k: usize) -> String {
+        format!("{}8{k:0w$}{}", self.url_base, self.url_suffix, w = self.id_width)
+    }
 }
 
 /// The fixture article pages, decoded.
@@ -44,10 +54,17 @@ pub fn templates(fixtures: &Path) -> anyhow::Result<Vec<Template>> {
         for p in pages {
             let bytes = std::fs::read(dir.join("pages").join(p.trim_start_matches('/')))?;
             let (html, _, _) = encoding.decode(&bytes);
-            let base = p.rsplit_once('/').map(|(dirpart, _)| dirpart.to_string()).unwrap_or_default();
+            // A URL the site's article rules accept, shaped as the fixture's own: the id in its
+            // last segment (`show-15321.html`, `5b0e0692f7885803d91afb5e`) replaced by 8 and the
+            // capture's number, zero-padded to the id's length (`show-80007.html`).
+            let (dir_part, last) = p.rsplit_once('/').unwrap_or(("", p.as_str()));
+            let id_end = last.find('.').unwrap_or(last.len());
+            let id_start = last[..id_end].find(|c: char| c.is_ascii_digit()).unwrap_or(id_end);
             out.push(Template {
                 site: site.clone(),
-                url_base: format!("{scheme}://{host}{base}/gen-"),
+                url_base: format!("{scheme}://{host}{dir_part}/{}", &last[..id_start]),
+                id_width: (id_end - id_start).saturating_sub(1),
+                url_suffix: last[id_end..].to_string(),
                 content_type: ct.clone(),
                 encoding,
                 html: html.into_owned(),
@@ -115,7 +132,7 @@ pub async fn generate(server_url: &str, db: &str, fixtures: &Path, n: usize) -> 
                     let (bytes, _, _) = t.encoding.encode(&html);
                     let body = bytes.into_owned();
                     let sha = caiji_archive::sha256(&body).to_vec();
-                    (t.site.clone(), format!("{}{k}.html", t.url_base), t.content_type.clone(), body, sha)
+                    (t.site.clone(), t.url(k), t.content_type.clone(), body, sha)
                 })
                 .collect()
         };

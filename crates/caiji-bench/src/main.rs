@@ -193,7 +193,7 @@ fn extract_generated(fixtures: &std::path::Path, n: usize) -> anyhow::Result<()>
         .map(|k| {
             let t = &templates[k % templates.len()];
             let html = generate::vary(&t.html, k as u64, 15);
-            (t.site.clone(), format!("{}{k}.html", t.url_base), t.encoding.encode(&html).0.into_owned())
+            (t.site.clone(), t.url(k), t.encoding.encode(&html).0.into_owned())
         })
         .collect();
     // WITH_WORDS=1 adds the word segmentation the rerun also does for the search index.

@@ -78,13 +78,17 @@ pub async fn export_documents(
     opts: &DocumentExportOptions,
 ) -> Result<DocumentExportSummary, CrawlError> {
     let out = &opts.out;
+    // Written under `OUT.partial` and renamed over OUT: only a regular file may be replaced
+    // (not a device, a directory or a link to one).
+    if let Ok(meta) = std::fs::symlink_metadata(out)
+        && !meta.file_type().is_file()
+    {
+        return Err(CrawlError::Usage(format!("--out {}: exists and is not a regular file", out.display())));
+    }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
     }
-    let tmp = out.with_extension(format!(
-        "{}.partial",
-        out.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default()
-    ));
+    let tmp = PathBuf::from(format!("{}.partial", out.display()));
     let file = std::fs::File::create(&tmp).map_err(|e| err(&tmp, e))?;
     let bar = crate::progress_bar(opts.progress, "documents");
     let mut summary = DocumentExportSummary { path: out.clone(), ..Default::default() };

@@ -76,6 +76,9 @@ pub enum CrawlError {
     /// An import could not read a file at all (exit 4; bad records are counted, not errors).
     #[error("import: {0}")]
     Import(String),
+    /// Stopped by a signal (exit 130 for SIGINT, 143 for SIGTERM: the code is carried).
+    #[error("stopped by a signal")]
+    Interrupted(u8),
 }
 
 impl CrawlError {

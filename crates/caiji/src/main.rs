@@ -491,17 +491,26 @@ async fn export(config_path: &std::path::Path, what: ExportWhat, json: bool) -> 
     let progress = std::io::stderr().is_terminal();
     match what {
         ExportWhat::Warc { sites, since, run, out, max_size, prefix } => {
-            config.select_sites(&sites)?;
+            if out.exists() && !out.is_dir() {
+                return Err(CrawlError::Usage(format!("--out {}: exists and is not a folder", out.display())));
+            }
             let max_size = parse_size(&max_size).ok_or_else(|| {
                 CrawlError::Usage(format!("--max-size {max_size:?}: expected e.g. 1G, 500M, 1048576"))
             })?;
-            if prefix.is_empty() || prefix.contains('/') {
+            if prefix.is_empty() || prefix.contains('/') || prefix.len() > 100 {
                 return Err(CrawlError::Usage(format!("--prefix {prefix:?}: a file name prefix without '/'")));
             }
             let filter = caiji_archive::ExportFilter { sites, since: since_arg(since.as_deref())?, run_id: run };
             let (archive, _) = DatabaseTarget::from_config(&config)?.open_existing().await?;
-            let opts = caiji_crawl::warc::export::WarcExportOptions { filter, out, prefix, max_size, progress };
+            known_sites(&config, &archive, &filter.sites).await?;
+            let cancel = caiji_crawl::CancellationToken::new();
+            let signal = stop_on_signals(&cancel);
+            let opts = caiji_crawl::warc::export::WarcExportOptions { filter, out, prefix, max_size, progress, cancel };
             let s = caiji_crawl::warc::export::export_warc(&config, &archive, &opts).await?;
+            if s.interrupted {
+                tracing::warn!(files = s.files.len(), "export stopped by a signal: the files written are complete");
+                return Err(CrawlError::Interrupted(signal.load(std::sync::atomic::Ordering::SeqCst)));
+            }
             print_line(json, serde_json::json!({"summary": "export warc", "result": s}), || {
                 format!(
                     "exported {} captures ({} responses, {} revisits) as {} records, {} bytes: {}",
@@ -515,9 +524,9 @@ async fn export(config_path: &std::path::Path, what: ExportWhat, json: bool) -> 
             })
         }
         ExportWhat::Documents { format, sites, since, out } => {
-            config.select_sites(&sites)?;
             let filter = caiji_archive::ExportFilter { sites, since: since_arg(since.as_deref())?, run_id: None };
             let (archive, _) = DatabaseTarget::from_config(&config)?.open_existing().await?;
+            known_sites(&config, &archive, &filter.sites).await?;
             let format = match format {
                 DocFormat::Jsonl => caiji_crawl::documents::DocumentFormat::Jsonl,
                 DocFormat::Parquet => caiji_crawl::documents::DocumentFormat::Parquet,
@@ -539,9 +548,23 @@ async fn import(
     let config = load_config(config_path)?;
     let (archive, url) = DatabaseTarget::from_config(&config)?.open().await?;
     let arguments = serde_json::json!({"command": "import warc", "files": files});
-    let opts =
-        caiji_crawl::warc::import::WarcImportOptions { files, arguments, progress: std::io::stderr().is_terminal() };
+    let cancel = caiji_crawl::CancellationToken::new();
+    let signal = stop_on_signals(&cancel);
+    let opts = caiji_crawl::warc::import::WarcImportOptions {
+        files,
+        arguments,
+        progress: std::io::stderr().is_terminal(),
+        cancel: cancel.clone(),
+    };
     let s = caiji_crawl::warc::import::import_warc(&config, &archive, &url, &opts).await?;
+    if cancel.is_cancelled() {
+        tracing::warn!(
+            run_id = s.run_id,
+            imported = s.imported,
+            "import stopped by a signal: what was committed stays"
+        );
+        return Err(CrawlError::Interrupted(signal.load(std::sync::atomic::Ordering::SeqCst)));
+    }
     print_line(json, serde_json::json!({"summary": "import warc", "result": s}), || {
         format!(
             "import run {}: {} records in {} files: {} imported ({} extracted), {} skipped, {} rejected, {} already imported{}",
@@ -557,6 +580,27 @@ async fn import(
         )
     })?;
     Ok(s)
+}
+
+/// `--site` names for an export: configured sites, or sites the archive holds captures of
+/// (an import files hosts no site owns under the host's name).
+async fn known_sites(config: &Config, archive: &caiji_archive::Archive, sites: &[String]) -> Result<(), CrawlError> {
+    for site in sites {
+        if config.site(site).is_some() {
+            continue;
+        }
+        let held: Option<i32> = sqlx::query_scalar("SELECT 1 FROM captures WHERE site = $1 LIMIT 1")
+            .bind(site)
+            .fetch_optional(archive.pool())
+            .await
+            .map_err(caiji_archive::ArchiveError::from)?;
+        if held.is_none() {
+            return Err(CrawlError::Usage(format!(
+                "--site {site:?}: no such site in the configuration or the archive"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A command's summary: one JSON object in JSON mode, a sentence otherwise.
@@ -631,6 +675,8 @@ fn exit_code(e: &CrawlError) -> u8 {
         CrawlError::Config(_) | CrawlError::Usage(_) | CrawlError::Archive(ArchiveError::Query(_)) => exit::BAD_CONFIG,
         CrawlError::Archive(ArchiveError::LockHeld(_)) => exit::LOCK_HELD,
         CrawlError::NotRunning => exit::DONE_WITH_FAILURES,
+        CrawlError::Interrupted(code) if *code != 0 => *code,
+        CrawlError::Interrupted(_) => exit::SIGINT,
         _ => exit::RUNTIME,
     }
 }

@@ -461,6 +461,28 @@ async fn import_and_export_from_the_command_line() {
     assert!(files[0].to_string_lossy().starts_with("test-"), "{files:?}");
     let (code, _, _) = run(&["export", "warc", "--out", warcs.to_str().unwrap(), "--max-size", "lots"]);
     assert_eq!(code, Some(2));
+    // A host no site owns is filed under its own name, and export selects it by that name.
+    let by_host = out_dir.path().join("by-host");
+    let (code, stdout, stderr) = run(&["export", "warc", "--site", "example.com", "--out", by_host.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("\"captures\":2"), "{stdout}");
+    let (code, _, stderr) = run(&["export", "warc", "--site", "no-such-site", "--out", by_host.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    // Two exports in the same second into one folder: the second takes the next serial.
+    let (code, _, stderr) = run(&["export", "warc", "--site", "example.com", "--out", by_host.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let names: Vec<String> =
+        std::fs::read_dir(&by_host).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|n| n.ends_with(".warc.gz")), "no .open file left: {names:?}");
+    // --out that is a file, and documents --out that is not a regular file: usage errors.
+    let file = out_dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    assert_eq!(run(&["export", "warc", "--out", file.to_str().unwrap()]).0, Some(2));
+    assert_eq!(
+        run(&["export", "documents", "--format", "jsonl", "--out", out_dir.path().to_str().unwrap()]).0,
+        Some(2)
+    );
 
     let parquet = out_dir.path().join("docs.parquet");
     let (code, stdout, stderr) =

@@ -10,7 +10,7 @@ use std::path::Path;
 use super::import::RawRecord;
 
 /// ARC records as WARC-like records: fields `WARC-Target-URI`, `WARC-Date`,
-/// `WARC-IP-Address`, `Content-Type`; type `arc`. Returns the records and, when the file is
+/// `WARC-IP-Address`, `Content-Type`, `WARC-Type` (`arc`, `warcinfo` for the filedesc record). Returns the records and, when the file is
 /// cut or a header line is malformed, why reading stopped.
 pub(super) fn read_arc(path: &Path, gzip: bool) -> std::io::Result<(Vec<RawRecord>, Option<String>)> {
     let file = BufReader::new(std::fs::File::open(path)?);
@@ -54,9 +54,8 @@ pub(super) fn read_arc_stream<R: BufRead>(mut r: R) -> std::io::Result<(Vec<RawR
             ("WARC-IP-Address".to_string(), parts[1].to_string()),
             ("Content-Type".to_string(), parts[3].to_string()),
         ];
-        if url.starts_with("filedesc://") {
-            fields.push(("WARC-Type".to_string(), "warcinfo".to_string()));
-        }
+        let kind = if url.starts_with("filedesc://") { "warcinfo" } else { "arc" };
+        fields.push(("WARC-Type".to_string(), kind.to_string()));
         let cut = short.is_some();
         out.push(RawRecord { offset: start, fields, block, short });
         if cut {

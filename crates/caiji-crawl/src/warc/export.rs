@@ -33,6 +33,9 @@ pub struct WarcExportOptions {
     /// to a new one; a capture's records are never split across files.
     pub max_size: u64,
     pub progress: bool,
+    /// Cancelled on SIGINT/SIGTERM: the export stops after the capture in hand and closes its
+    /// file, so every file written is complete.
+    pub cancel: crate::CancellationToken,
 }
 
 /// What an export wrote.
@@ -47,6 +50,8 @@ pub struct WarcExportSummary {
     pub bytes: u64,
     /// Body bytes exported (uncompressed payloads).
     pub payload_bytes: u64,
+    /// Stopped by a signal before the last capture.
+    pub interrupted: bool,
 }
 
 /// Counts the bytes that reach the file (the rollover size).
@@ -85,14 +90,23 @@ struct RollingWriter {
 
 impl RollingWriter {
     fn open(&mut self) -> Result<(), CrawlError> {
-        let name = format!("{}-{}-{:05}.warc.gz", self.prefix, self.stamp, self.serial);
-        self.serial += 1;
-        let path = self.dir.join(&name);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| CrawlError::Export(format!("{}: {e}", path.display())))?;
+        // The next serial whose name is free (another export may have written this second),
+        // written as `NAME.open` and renamed when complete (as Heritrix does): a file under a
+        // final name is always whole.
+        let (name, path, file) = loop {
+            let name = format!("{}-{}-{:05}.warc.gz", self.prefix, self.stamp, self.serial);
+            self.serial += 1;
+            let path = self.dir.join(&name);
+            let open = self.dir.join(format!("{name}.open"));
+            if path.exists() {
+                continue;
+            }
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&open) {
+                Ok(f) => break (name, path, f),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(CrawlError::Export(format!("{}: {e}", open.display()))),
+            }
+        };
         let mut compressor = CompressorConfig::default();
         compressor.format = Format::Gzip;
         let mut config = EncoderConfig::default();
@@ -152,6 +166,8 @@ impl RollingWriter {
             let file = counting.file.into_inner().map_err(|e| io(e.into_error()))?;
             file.set_len(records_end).map_err(io)?;
             file.sync_all().map_err(io)?;
+            let open = self.dir.join(format!("{}.open", name(&path)));
+            std::fs::rename(&open, &path).map_err(io)?;
             self.summary.bytes += records_end;
             self.summary.files.push(path);
         }
@@ -307,13 +323,23 @@ pub async fn export_warc(
         let batch = archive.export_captures(&opts.filter, after, 200).await?;
         let Some(last) = batch.last() else { break };
         after = last.id;
+        if w.summary.interrupted {
+            break;
+        }
         for c in batch {
+            if opts.cancel.is_cancelled() {
+                w.summary.interrupted = true;
+                break;
+            }
             write_capture(&mut w, &c, &user_agent, &mut written)?;
             w.summary.captures += 1;
             if let Some(b) = &bar {
                 b.inc(1);
             }
             w.roll_if_full()?;
+        }
+        if w.summary.interrupted {
+            break;
         }
     }
     w.close()?;

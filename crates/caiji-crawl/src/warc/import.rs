@@ -11,11 +11,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use caiji_archive::{Archive, CaptureOutcome, RunOutcome, UrlKind, WarcRecordStatus, WarcSource};
 use caiji_fetch::{Fetched, Outcome};
-use chrono::Utc;
 use sha2::Digest as _;
 use warcat::http::h1::header::StartLine;
-use warcat::http::h1::recv::{Receiver, ReceiverEvent};
-use warcat::warc::{Decoder, DecoderConfig};
 
 use super::{ORIGINAL_PREFIX, digest_matches, headers_json, parse_warc_date};
 use crate::crawl::{analyze, capture_of, to_new_extraction, to_new_extraction_without_words};
@@ -28,6 +25,9 @@ pub struct WarcImportOptions {
     /// The command line, recorded on the run.
     pub arguments: serde_json::Value,
     pub progress: bool,
+    /// Cancelled on SIGINT/SIGTERM: the import stops after the record in hand and is recorded
+    /// `interrupted`; what was committed stays and a re-run goes on from there.
+    pub cancel: crate::CancellationToken,
 }
 
 /// Counts of one import run.
@@ -93,7 +93,10 @@ pub async fn import_warc(
     let bar = crate::progress_bar(opts.progress, "records");
     let mut fatal = None;
     for path in &opts.files {
-        if let Err(e) = import_file(config, archive, path, &mut summary, bar.as_ref()).await {
+        if opts.cancel.is_cancelled() {
+            break;
+        }
+        if let Err(e) = import_file(config, archive, path, &mut summary, &opts.cancel, bar.as_ref()).await {
             fatal = Some(e);
             break;
         }
@@ -104,6 +107,9 @@ pub async fn import_warc(
     }
     let (outcome, error) = match &fatal {
         Some(e) => (RunOutcome::Failed, Some(e.to_string())),
+        None if opts.cancel.is_cancelled() => {
+            (RunOutcome::Interrupted, Some("stopped by a signal; records committed so far are kept".to_string()))
+        }
         None if summary.rejected > 0 || summary.damaged_files > 0 => (
             RunOutcome::DoneWithFailures,
             Some(format!(
@@ -122,11 +128,16 @@ pub async fn import_warc(
     }
 }
 
+/// Records stored per transaction: an import commits in batches (one commit per record would
+/// cost a WAL flush each); a batch is all or nothing, and a re-run skips what was committed.
+const BATCH: usize = 64;
+
 async fn import_file(
     config: &Config,
     archive: &Archive,
     path: &Path,
     summary: &mut WarcImportSummary,
+    cancel: &crate::CancellationToken,
     bar: Option<&indicatif::ProgressBar>,
 ) -> Result<(), CrawlError> {
     let io = |e: std::io::Error| CrawlError::Import(format!("{}: {e}", path.display()));
@@ -136,67 +147,111 @@ async fn import_file(
         std::io::copy(&mut f, &mut h).map_err(io)?;
         h.finalize().into()
     };
-    let (records, damage) = read_records(path).map_err(io)?;
+    // Records are read on a blocking thread and handed over one by one (bounded): a file is
+    // never held in memory, whatever its size.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<RawRecord>(16);
+    let limit = config.global.fetch.max_body_bytes.saturating_add(1 << 20);
+    let reader_path = path.to_path_buf();
+    let reader =
+        tokio::task::spawn_blocking(move || read_records(&reader_path, limit, |r| tx.blocking_send(r).is_ok()));
     let name = path.display().to_string();
-    for r in records {
+    let mut batch: Vec<caiji_archive::warc::ImportedRecord> = Vec::new();
+    while let Some(r) = rx.recv().await {
+        if cancel.is_cancelled() {
+            break;
+        }
         summary.records += 1;
         if let Some(b) = bar {
             b.inc(1);
         }
-        if archive.warc_record_known(&file_sha256, r.offset).await? {
+        if archive.warc_record_known(&file_sha256, r.offset).await? || batch.iter().any(|b| b.source.offset == r.offset)
+        {
             summary.already_imported += 1;
             continue;
         }
-        let record_type = field(&r.fields, "WARC-Type").unwrap_or("arc").to_ascii_lowercase();
+        let record_type = field(&r.fields, "WARC-Type").map(str::to_ascii_lowercase);
         let source = WarcSource {
             run_id: summary.run_id,
             file_name: name.clone(),
             file_sha256,
             offset: r.offset,
             record_id: field(&r.fields, "WARC-Record-ID").map(str::to_string),
-            record_type: record_type.clone(),
+            record_type: record_type.clone().unwrap_or_else(|| "(none)".into()),
             target_uri: field(&r.fields, "WARC-Target-URI").map(|u| u.trim_matches(['<', '>']).to_string()),
             warc_date: field(&r.fields, "WARC-Date").and_then(parse_warc_date),
             headers: headers_json(&r.fields),
         };
-        let verdict = match &r.short {
-            Some(why) => Verdict::Reject(why.clone()),
-            None => judge(config, archive, &record_type, &r, &source).await?,
+        // A revisit may refer to a record of this batch: store the batch first.
+        if record_type.as_deref() == Some("revisit") && !batch.is_empty() {
+            flush(archive, &mut batch, summary).await?;
+        }
+        let verdict = match (&r.short, &record_type) {
+            (Some(why), _) => Verdict::Reject(why.clone()),
+            (None, None) => Verdict::Reject("no WARC-Type".into()),
+            (None, Some(t)) => judge(config, archive, t, &r, &source).await?,
         };
-        match verdict {
+        let (capture, extraction, status, reason) = match verdict {
             Verdict::Capture(mut capture, extraction) => {
                 capture.crawl_run_id = Some(summary.run_id);
-                let extracted = extraction.is_some();
-                if archive.store_imported(&capture, extraction.as_deref(), &source).await?.is_some() {
-                    summary.imported += 1;
-                    summary.extracted += u64::from(extracted);
-                    tracing::info!(url = %capture.url, status = capture.status, offset = r.offset, file = %name, "imported");
-                } else {
-                    summary.already_imported += 1;
-                }
+                tracing::info!(url = %capture.url, status = capture.status, offset = r.offset, file = %name, "imported");
+                (Some(capture), extraction, WarcRecordStatus::Imported, None)
             }
-            Verdict::Skip(reason) => {
-                archive.store_unimported(&source, WarcRecordStatus::Skipped, &reason).await?;
-                summary.skipped += 1;
-            }
+            Verdict::Skip(reason) => (None, None, WarcRecordStatus::Skipped, Some(reason)),
             Verdict::Reject(reason) => {
-                tracing::warn!(file = %name, offset = r.offset, record_type, reason = %reason, "record rejected");
-                archive.store_unimported(&source, WarcRecordStatus::Rejected, &reason).await?;
-                summary.rejected += 1;
+                tracing::warn!(file = %name, offset = r.offset, record_type = source.record_type, reason = %reason, "record rejected");
+                (None, None, WarcRecordStatus::Rejected, Some(reason))
             }
+        };
+        batch.push(caiji_archive::warc::ImportedRecord { source, capture, extraction, status, reason });
+        if batch.len() >= BATCH {
+            flush(archive, &mut batch, summary).await?;
         }
     }
-    if let Some(why) = damage {
+    flush(archive, &mut batch, summary).await?;
+    drop(rx);
+    let damage = match reader.await {
+        Ok(result) => result.map_err(io)?,
+        Err(e) => Some(format!("the reader stopped: {e}")),
+    };
+    if let Some(why) = damage
+        && !cancel.is_cancelled()
+    {
         tracing::warn!(file = %name, reason = %why, "file damaged: records after this point were not read");
         summary.damaged_files += 1;
     }
     Ok(())
 }
 
+/// Stores a batch in one transaction and counts what it held.
+async fn flush(
+    archive: &Archive,
+    batch: &mut Vec<caiji_archive::warc::ImportedRecord>,
+    summary: &mut WarcImportSummary,
+) -> Result<(), CrawlError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let stored = archive.store_import_batch(batch).await?;
+    for (r, status) in batch.iter().zip(stored) {
+        match status {
+            None => summary.already_imported += 1,
+            Some(WarcRecordStatus::Imported) => {
+                summary.imported += 1;
+                summary.extracted += u64::from(r.extraction.is_some());
+            }
+            Some(WarcRecordStatus::Skipped) => summary.skipped += 1,
+            Some(WarcRecordStatus::Rejected) => summary.rejected += 1,
+        }
+    }
+    batch.clear();
+    Ok(())
+}
+
 /// Reads every record of a WARC or ARC file, gzip-compressed (one member per record, or one
-/// for the whole file) or not. Returns the records and, when the file's framing broke before
-/// its end, why (the records before that point are returned).
-fn read_records(path: &Path) -> std::io::Result<(Vec<RawRecord>, Option<String>)> {
+/// for the whole file) or not, handing each to `emit` (which returns false to stop). Returns,
+/// when the file's framing broke before its end, why (the records before are emitted).
+/// Blocks larger than `limit` bytes are skipped and emitted as refused.
+fn read_records(path: &Path, limit: u64, mut emit: impl FnMut(RawRecord) -> bool) -> std::io::Result<Option<String>> {
     let mut head = [0u8; 2];
     let n = std::fs::File::open(path)?.read(&mut head)?;
     let gzip = n == 2 && head == [0x1f, 0x8b];
@@ -204,59 +259,88 @@ fn read_records(path: &Path) -> std::io::Result<(Vec<RawRecord>, Option<String>)
         let f = BufReader::new(std::fs::File::open(path)?);
         let mut buf = Vec::new();
         if gzip {
-            flate2::bufread::MultiGzDecoder::new(f).take(16).read_to_end(&mut buf).ok();
+            flate2::bufread::MultiGzDecoder::new(f).take(64).read_to_end(&mut buf).ok();
         } else {
-            f.take(16).read_to_end(&mut buf)?;
+            f.take(64).read_to_end(&mut buf)?;
         }
-        buf
+        // Blank lines before the first record are tolerated (as between records).
+        let start = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        buf.split_off(start)
     };
     if peek.starts_with(b"filedesc://") {
-        return super::arc::read_arc(path, gzip);
+        let (records, damage) = super::arc::read_arc(path, gzip)?;
+        for r in records {
+            if !emit(r) {
+                return Ok(None);
+            }
+        }
+        return Ok(damage);
     }
     if !peek.starts_with(b"WARC/") {
-        return Ok((Vec::new(), Some("neither a WARC nor an ARC file (no WARC/ or filedesc:// at its start)".into())));
+        return Ok(Some("neither a WARC nor an ARC file (no WARC/ or filedesc:// at its start)".into()));
     }
     if !gzip {
-        return parse_warc_stream(BufReader::new(std::fs::File::open(path)?));
+        return read_warc_stream(
+            &mut CountingRead { inner: BufReader::new(std::fs::File::open(path)?), pos: 0 },
+            limit,
+            None,
+            &mut emit,
+        );
     }
-    // One gzip member at a time (flate2 reads exactly one and leaves the rest), so each
-    // record's offset is its member's offset in the file, as CDX indexes give it. A file
-    // compressed as one member (not one per record) gets offsets in its uncompressed stream.
+    // One gzip member at a time (flate2 reads exactly one and leaves the rest), so a record's
+    // offset is its member's offset in the file, as CDX indexes give it; a member holding
+    // several records (a file compressed as one) gives offsets in its uncompressed stream.
     let mut src = CountingRead { inner: BufReader::new(std::fs::File::open(path)?), pos: 0 };
-    let mut out = Vec::new();
     loop {
         if src.fill_buf()?.is_empty() {
-            return Ok((out, None));
+            return Ok(None);
         }
         let member_offset = src.pos;
-        let mut member = Vec::new();
-        let read = flate2::bufread::GzDecoder::new(&mut src).take(MAX_MEMBER + 1).read_to_end(&mut member);
-        if let Err(e) = read {
-            return Ok((out, Some(format!("gzip member at offset {member_offset} does not decompress: {e}"))));
+        let mut member = CountingRead { inner: BufReader::new(flate2::bufread::GzDecoder::new(&mut src)), pos: 0 };
+        let mut held: Option<RawRecord> = None;
+        let mut count = 0usize;
+        let mut stopped = false;
+        let damage = read_warc_stream(&mut member, limit, Some(member_offset), &mut |r| {
+            count += 1;
+            // The first record waits: its offset is the member's if it is the member's only one.
+            if let Some(first) = held.take()
+                && !emit(first)
+            {
+                stopped = true;
+                return false;
+            }
+            if count == 1 {
+                held = Some(r);
+                true
+            } else if !emit(r) {
+                stopped = true;
+                false
+            } else {
+                true
+            }
+        });
+        let damage = match damage {
+            Ok(d) => d,
+            Err(e) => Some(format!("gzip member at offset {member_offset} does not decompress: {e}")),
+        };
+        if let Some(mut first) = held.take() {
+            if count == 1 {
+                first.offset = member_offset;
+            }
+            if !emit(first) {
+                return Ok(None);
+            }
         }
-        if member.len() as u64 > MAX_MEMBER {
-            return Ok((
-                out,
-                Some(format!(
-                    "gzip member at offset {member_offset} is over {MAX_MEMBER} bytes: write one member per record"
-                )),
-            ));
+        if stopped {
+            return Ok(None);
         }
-        let (mut records, damage) = parse_warc_stream(&member[..])?;
-        if records.len() == 1 {
-            records[0].offset = member_offset;
-        }
-        out.extend(records);
         if let Some(why) = damage {
-            return Ok((out, Some(format!("in the gzip member at offset {member_offset}: {why}"))));
+            return Ok(Some(format!("in the gzip member at offset {member_offset}: {why}")));
         }
     }
 }
 
-/// The largest gzip member read (decompressed): a record, or a whole file compressed as one.
-const MAX_MEMBER: u64 = 1 << 30;
-
-/// A reader that counts the bytes consumed from it (the offset of the next gzip member).
+/// A reader that counts the bytes consumed from it (offsets of records and gzip members).
 struct CountingRead<R> {
     inner: R,
     pos: u64,
@@ -280,54 +364,127 @@ impl<R: BufRead> BufRead for CountingRead<R> {
     }
 }
 
-/// Uncompressed WARC records from `input`, with their offsets in it.
-fn parse_warc_stream<R: Read>(input: R) -> std::io::Result<(Vec<RawRecord>, Option<String>)> {
-    let mut out = Vec::new();
-    let mut decoder = match Decoder::new(input, DecoderConfig::default()) {
-        Ok(d) => d,
-        Err(e) => return Ok((out, Some(format!("cannot start reading: {e}")))),
-    };
+/// The largest WARC header block read (names and values of one record).
+const MAX_HEADER: usize = 64 * 1024;
+
+/// Uncompressed WARC records from `input`, with their offsets in it, each handed to `emit`.
+/// The framing is ISO 28500's: a `WARC/` version line, header fields up to an empty line
+/// (continuation lines folded), `Content-Length` bytes of block, then CRLF CRLF. Returns why
+/// reading stopped early, when it did. A record that cannot be archived but whose end is known
+/// (a header that is not UTF-8, a block over `limit`) is emitted refused and reading goes on.
+/// `member`: the gzip member being read, for messages.
+fn read_warc_stream<R: BufRead>(
+    input: &mut CountingRead<R>,
+    limit: u64,
+    member: Option<u64>,
+    emit: &mut dyn FnMut(RawRecord) -> bool,
+) -> std::io::Result<Option<String>> {
+    let _ = member;
     loop {
-        match decoder.has_next_record() {
-            Ok(true) => {}
-            Ok(false) => return Ok((out, None)),
-            Err(e) => {
-                let why = format!("after record {}: {e}", out.len());
-                return Ok((out, Some(why)));
+        // Between records: the CRLF CRLF that ends the previous one (or stray line breaks).
+        loop {
+            let buf = input.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(None);
             }
+            let skip = buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+            if skip == 0 {
+                break;
+            }
+            input.consume(skip);
         }
-        let offset = decoder.record_boundary_position();
-        let (header, mut block_reader) = match decoder.read_header() {
-            Ok(x) => x,
-            Err(e) => return Ok((out, Some(format!("record at offset {offset}: bad WARC header: {e}")))),
+        let offset = input.pos;
+        let mut head = Vec::new();
+        let mut ended = false;
+        while head.len() <= MAX_HEADER {
+            let mut line = Vec::new();
+            if (&mut *input).take(MAX_HEADER as u64 + 1).read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            if line == b"\r\n" || line == b"\n" {
+                ended = true;
+                break;
+            }
+            head.extend_from_slice(&line);
+        }
+        if !head.starts_with(b"WARC/") {
+            return Ok(Some(format!("offset {offset}: no WARC record starts here")));
+        }
+        if !ended {
+            let why = if head.len() > MAX_HEADER {
+                format!("a WARC header over {MAX_HEADER} bytes")
+            } else {
+                "truncated: the data ends inside the record's header".to_string()
+            };
+            emit(RawRecord { offset, fields: parse_fields(&head).0, block: Vec::new(), short: Some(why.clone()) });
+            return Ok(Some(format!("record at offset {offset}: {why}")));
+        }
+        let (fields, utf8) = parse_fields(&head);
+        let Some(length) = field(&fields, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok()) else {
+            let why = "no valid Content-Length: the record's end cannot be found".to_string();
+            emit(RawRecord { offset, fields, block: Vec::new(), short: Some(why.clone()) });
+            return Ok(Some(format!("record at offset {offset}: {why}")));
         };
-        let fields: Vec<(String, String)> = header.fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let expected = header.content_length().unwrap_or(0);
         let mut block = Vec::new();
-        let read = block_reader.read_to_end(&mut block);
-        let short = match read {
-            Err(e) if (block.len() as u64) >= expected => {
-                Some(format!("the record does not end where its Content-Length ({expected}) says: {e}"))
+        let mut refused = None;
+        if length > limit {
+            // Skipped, not held: the next record is still found.
+            let skipped = std::io::copy(&mut (&mut *input).take(length), &mut std::io::sink())?;
+            if skipped < length {
+                let why = format!("truncated: {skipped} of {length} block bytes before the data ends");
+                emit(RawRecord { offset, fields, block, short: Some(why.clone()) });
+                return Ok(Some(format!("record at offset {offset} is cut short")));
             }
-            Err(e) => Some(format!("truncated: {} of {expected} block bytes before the data ends ({e})", block.len())),
-            Ok(_) if (block.len() as u64) < expected => {
-                Some(format!("truncated: {} of {expected} block bytes before the data ends", block.len()))
-            }
-            Ok(_) => None,
-        };
-        let cut = short.is_some();
-        out.push(RawRecord { offset, fields, block, short });
-        if cut {
-            return Ok((
-                out,
-                Some(format!("record at offset {offset} is damaged; the records after it cannot be located")),
+            refused = Some(format!(
+                "a {length}-byte block, over the import limit of {limit} bytes (fetch.max_body_bytes + 1 MiB)"
             ));
+        } else {
+            (&mut *input).take(length).read_to_end(&mut block)?;
+            if (block.len() as u64) < length {
+                let why = format!("truncated: {} of {length} block bytes before the data ends", block.len());
+                emit(RawRecord { offset, fields, block, short: Some(why.clone()) });
+                return Ok(Some(format!("record at offset {offset} is cut short")));
+            }
         }
-        decoder = match block_reader.finish_block() {
-            Ok(d) => d,
-            Err(e) => return Ok((out, Some(format!("record at offset {offset}: no record end after its block: {e}")))),
-        };
+        // The record must end here: a Content-Length that is wrong leaves the next record's
+        // start unknown.
+        let next = input.fill_buf()?;
+        let ends = next.is_empty() || next[0] == b'\r' || next[0] == b'\n';
+        if !ends {
+            let why = format!("the record does not end where its Content-Length ({length}) says");
+            emit(RawRecord { offset, fields, block, short: Some(why) });
+            return Ok(Some(format!(
+                "record at offset {offset}: its Content-Length is wrong; the records after it cannot be located"
+            )));
+        }
+        if !utf8 && refused.is_none() {
+            refused = Some("a WARC header value is not UTF-8".into());
+        }
+        if !emit(RawRecord { offset, fields, block, short: refused }) {
+            return Ok(None);
+        }
     }
+}
+
+/// The fields of a WARC header block (after its version line), continuation lines folded into
+/// the value before them; `false` when a byte was not UTF-8 (it is replaced).
+fn parse_fields(head: &[u8]) -> (Vec<(String, String)>, bool) {
+    let text = String::from_utf8_lossy(head);
+    let utf8 = std::str::from_utf8(head).is_ok();
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in text.lines().skip(1) {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = fields.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(line.trim());
+            }
+            continue;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            fields.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    (fields, utf8)
 }
 
 /// Decides what a record becomes.
@@ -375,19 +532,38 @@ async fn judge(
     if !matches!(url.scheme(), "http" | "https") {
         return Ok(Verdict::Skip(format!("{} URL: not an HTTP capture", url.scheme())));
     }
-    let fetched_at = source.warc_date.unwrap_or_else(Utc::now);
+    // WARC-Date is mandatory (ISO 28500 §5.4): without it the capture has no date.
+    let Some(fetched_at) = source.warc_date else {
+        return Ok(Verdict::Reject(match field(&r.fields, "WARC-Date") {
+            Some(d) => format!("WARC-Date {d:?} is not a date"),
+            None => "no WARC-Date".into(),
+        }));
+    };
     // The HTTP message: status, headers and the body after transfer and content decoding (as
     // caiji stores what it fetches), or a resource's block as it is.
-    let (status, headers, body) = if record_type == "resource" {
+    let limit = config.global.fetch.max_body_bytes;
+    let message = if record_type == "resource" {
         let ct = field(&r.fields, "Content-Type").unwrap_or("application/octet-stream").to_string();
-        (None, vec![("content-type".to_string(), ct)], Some(r.block.clone()))
+        let (body, failed) = if r.block.len() as u64 > limit {
+            (
+                None,
+                Some((
+                    Outcome::TooLarge,
+                    format!("resource of {} bytes exceeds the {limit}-byte limit", r.block.len()),
+                )),
+            )
+        } else {
+            (Some(r.block.clone()), None)
+        };
+        HttpMessage { status: None, headers: vec![("content-type".to_string(), ct)], body, failed }
     } else {
-        match parse_http(&r.block, record_type == "revisit") {
+        match parse_http(&r.block, record_type == "revisit", limit) {
             Ok(x) => x,
             Err(why) => return Ok(Verdict::Reject(why)),
         }
     };
-    let headers = restore_originals(headers);
+    let (status, body, failed) = (message.status, message.body, message.failed);
+    let headers = restore_originals(message.headers);
 
     // A revisit confirms a capture the archive holds: the one the record refers to.
     let mut revisit_of = None;
@@ -425,6 +601,7 @@ async fn judge(
     let requested = field(&r.fields, "Caiji-Requested-URI").and_then(|u| url::Url::parse(u).ok());
     let outcome = match status {
         _ if not_modified => Outcome::NotModified,
+        _ if failed.is_some() => failed.as_ref().map(|f| f.0).unwrap_or(Outcome::Ok),
         Some(s) if (200..300).contains(&s) => Outcome::Ok,
         None => Outcome::Ok,
         Some(_) => Outcome::HttpStatus,
@@ -437,7 +614,7 @@ async fn judge(
         headers,
         body: body.map(Bytes::from),
         outcome,
-        error: None,
+        error: failed.map(|f| f.1),
         attempts: 1,
         fetched_at,
         duration: std::time::Duration::ZERO,
@@ -520,50 +697,122 @@ fn split_head(block: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&block[..i.0], &block[i.0 + i.1..]))
 }
 
-type HttpMessage = (Option<u16>, Vec<(String, String)>, Option<Vec<u8>>);
+/// An HTTP response as read from a record.
+#[derive(Debug)]
+pub(crate) struct HttpMessage {
+    pub status: Option<u16>,
+    /// As received, in order.
+    pub headers: Vec<(String, String)>,
+    /// After transfer and content decoding; `None` for a revisit's head-only block or when
+    /// the body is over the size limit.
+    pub body: Option<Vec<u8>>,
+    /// When the body could not be stored as the page: `too_large` or `unsupported_encoding`
+    /// with why (the body is then the raw one, or none), as the fetcher records such bodies.
+    pub failed: Option<(Outcome, String)>,
+}
 
-/// Parses an HTTP response block: status, headers as received, body decoded (chunked
-/// framing and content codings undone, as the fetcher stores bodies). `head_only`: a revisit's
-/// block, whose body is elsewhere.
-pub(crate) fn parse_http(block: &[u8], head_only: bool) -> Result<HttpMessage, String> {
-    let mut receiver = Receiver::new();
-    receiver.recv_data(block);
-    let mut headers = Vec::new();
-    let mut status = None;
-    let mut body = Vec::new();
-    let mut got_header = false;
-    loop {
-        let event = receiver.get_event().map_err(|e| match got_header {
-            false => format!("not an HTTP response: {e}"),
-            true => format!("HTTP body does not decode: {e}"),
-        })?;
-        match event {
-            ReceiverEvent::Header(h) => {
-                got_header = true;
-                match &h.start_line {
-                    StartLine::Status(s) => status = Some(s.status_code),
-                    StartLine::Request(_) => return Err("an HTTP request where a response was expected".into()),
-                }
-                for (k, v) in h.fields.iter() {
-                    headers.push((k.to_string(), v.to_string_lossy().into_owned()));
-                }
-                if head_only {
-                    break;
-                }
-            }
-            ReceiverEvent::Body(b) => body.extend_from_slice(b),
-            ReceiverEvent::Trailer(_) => {}
-            ReceiverEvent::End => break,
-            // All the data is in: a body without framing ends here.
-            ReceiverEvent::WantData => {
-                if !got_header {
-                    return Err("not an HTTP response: the head does not end".into());
-                }
-                break;
+/// Parses an HTTP response block: status, headers as received, body decoded (chunked framing
+/// undone per RFC 9112 §7.1, then content codings per RFC 9110 §8.4 with the fetcher's code and
+/// size limit), as the fetcher stores bodies. `head_only`: a revisit's block, whose body is
+/// elsewhere. Errors: why the record is refused (not a response, a malformed or truncated
+/// body).
+pub(crate) fn parse_http(block: &[u8], head_only: bool, limit: u64) -> Result<HttpMessage, String> {
+    let (head_len, sep) = block
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| block.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)))
+        .ok_or("not an HTTP response: the head does not end")?;
+    let head = warcat::http::h1::header::MessageHeader::parse(&block[..head_len + sep])
+        .map_err(|e| format!("not an HTTP response: {e}"))?;
+    let status = match &head.start_line {
+        StartLine::Status(s) if (100..=999).contains(&s.status_code) => s.status_code,
+        StartLine::Status(s) => return Err(format!("HTTP status {} is not a status code", s.status_code)),
+        StartLine::Request(_) => return Err("an HTTP request where a response was expected".into()),
+    };
+    let headers: Vec<(String, String)> =
+        head.fields.iter().map(|(k, v)| (k.to_string(), v.to_string_lossy().into_owned())).collect();
+    if head_only {
+        return Ok(HttpMessage { status: Some(status), headers, body: None, failed: None });
+    }
+    let raw = &block[head_len + sep..];
+    let transfer: Vec<String> = headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("transfer-encoding"))
+        .flat_map(|(_, v)| v.split(','))
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty() && c != "identity")
+        .collect();
+    let mut body = if transfer.last().is_some_and(|c| c == "chunked") {
+        dechunk(raw, limit)?
+    } else {
+        let declared = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse::<u64>().ok());
+        if let Some(n) = declared
+            && (raw.len() as u64) < n
+            && transfer.is_empty()
+        {
+            return Err(format!("truncated: {} of the {n} body bytes its Content-Length says", raw.len()));
+        }
+        raw.to_vec()
+    };
+    if body.len() as u64 > limit {
+        let why = format!("body of {} bytes exceeds the {limit}-byte limit", body.len());
+        return Ok(HttpMessage { status: Some(status), headers, body: None, failed: Some((Outcome::TooLarge, why)) });
+    }
+    // Transfer codings other than chunked are content codings in practice (gzip as TE).
+    let mut codings: Vec<(String, String)> = transfer
+        .iter()
+        .filter(|c| c.as_str() != "chunked")
+        .map(|c| ("content-encoding".to_string(), c.clone()))
+        .collect();
+    codings.extend(headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("content-encoding")).cloned());
+    let mut failed = None;
+    if !codings.is_empty() {
+        match caiji_fetch::content::decode(&codings, bytes::Bytes::from(body), limit) {
+            Ok(decoded) => body = decoded.to_vec(),
+            Err((outcome, why, raw)) => {
+                failed = Some((outcome, why));
+                body = raw.map(|b| b.to_vec()).unwrap_or_default();
             }
         }
     }
-    Ok((status, headers, (!head_only).then_some(body)))
+    let body = match &failed {
+        Some((Outcome::TooLarge, _)) => None,
+        _ => Some(body),
+    };
+    Ok(HttpMessage { status: Some(status), headers, body, failed })
+}
+
+/// Undoes chunked transfer coding (RFC 9112 §7.1): hex sizes (extensions ignored), data,
+/// CRLF, a last chunk of size 0 and an optional trailer. Errors: a malformed size, data shorter
+/// than its size, no last chunk, or a body over `limit`.
+fn dechunk(mut raw: &[u8], limit: u64) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw.iter().position(|b| *b == b'\n').ok_or("truncated chunked body: no last chunk")?;
+        let line = String::from_utf8_lossy(&raw[..line_end]);
+        let size_text = line.split(';').next().unwrap_or("").trim();
+        let size = u64::from_str_radix(size_text, 16)
+            .map_err(|_| format!("invalid chunked body: chunk size {size_text:?}"))?;
+        raw = &raw[line_end + 1..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if size > raw.len() as u64 {
+            return Err(format!("truncated chunked body: a {size}-byte chunk with {} bytes left", raw.len()));
+        }
+        if out.len() as u64 + size > limit {
+            return Err(format!("chunked body over the {limit}-byte limit"));
+        }
+        let size = size as usize;
+        out.extend_from_slice(&raw[..size]);
+        raw = &raw[size..];
+        // The CRLF after the data (a bare LF is tolerated).
+        raw = raw.strip_prefix(b"\r\n").or_else(|| raw.strip_prefix(b"\n")).unwrap_or(raw);
+    }
 }
 
 /// Headers caiji renamed on export (`X-Caiji-Original-Content-Encoding: gzip`) get their
@@ -585,32 +834,142 @@ fn restore_originals(headers: Vec<(String, String)>) -> Vec<(String, String)> {
 mod tests {
     use super::*;
 
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, data).unwrap();
+        gz.finish().unwrap()
+    }
+
     #[test]
     fn http_bodies_are_stored_decoded() {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        std::io::Write::write_all(&mut gz, "<p>中文</p>".as_bytes()).unwrap();
-        let body = gz.finish().unwrap();
+        let body = gzip("<p>中文</p>".as_bytes());
         // Chunked over gzip, as a server streams a compressed page.
         let mut block = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         let (a, b) = body.split_at(body.len() / 2);
         for part in [a, b] {
-            block.extend(format!("{:x}\r\n", part.len()).bytes());
+            block.extend(format!("{:x};ext=1\r\n", part.len()).bytes());
             block.extend_from_slice(part);
             block.extend_from_slice(b"\r\n");
         }
-        block.extend_from_slice(b"0\r\n\r\n");
-        let (status, headers, body) = parse_http(&block, false).unwrap();
-        assert_eq!(status, Some(200));
-        assert_eq!(body.as_deref(), Some("<p>中文</p>".as_bytes()));
+        block.extend_from_slice(b"0\r\nX-Trailer: 1\r\n\r\n");
+        let m = parse_http(&block, false, 1 << 20).unwrap();
+        assert_eq!((m.status, m.failed.is_none()), (Some(200), true));
+        assert_eq!(m.body.as_deref(), Some("<p>中文</p>".as_bytes()));
         assert!(
-            headers.iter().any(|(k, v)| k == "Content-Encoding" && v == "gzip"),
-            "headers as received: {headers:?}"
+            m.headers.iter().any(|(k, v)| k == "Content-Encoding" && v == "gzip"),
+            "headers as received: {:?}",
+            m.headers
         );
+        // gzip applied twice is undone twice.
+        let twice =
+            [b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip, gzip\r\n\r\n".to_vec(), gzip(&gzip(b"<p>x</p>"))].concat();
+        assert_eq!(parse_http(&twice, false, 1 << 20).unwrap().body.as_deref(), Some(&b"<p>x</p>"[..]));
         // A revisit's block: the head alone.
-        let (status, _, body) = parse_http(b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n", true).unwrap();
-        assert_eq!((status, body), (Some(304), None));
-        assert!(parse_http(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false).is_err());
-        assert!(parse_http(b"\x00\x01 binary", false).is_err());
+        let m = parse_http(b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n", true, 1 << 20).unwrap();
+        assert_eq!((m.status, m.body), (Some(304), None));
+    }
+
+    #[test]
+    fn malformed_and_hostile_bodies_are_refused_or_flagged_never_stored_as_pages() {
+        let refused = |block: &[u8]| parse_http(block, false, 1 << 20).expect_err("refused");
+        assert!(refused(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").contains("request"));
+        assert!(refused(b"\x00\x01 binary").contains("not an HTTP response"));
+        assert!(refused(b"HTTP/1.1 000 Zero\r\n\r\nx").contains("not a status code"));
+        // Chunk sizes that overflow 64 bits, or promise more than there is, or never end.
+        assert!(
+            refused(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\nx\r\n0\r\n\r\n")
+                .contains("chunk size")
+        );
+        assert!(
+            refused(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n100\r\nshort\r\n0\r\n\r\n")
+                .contains("truncated")
+        );
+        assert!(
+            refused(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n").contains("no last chunk")
+        );
+        assert!(refused(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\nonly this").contains("truncated"));
+        // A gzip body cut short is kept raw and flagged, as the fetcher flags it.
+        let mut cut = gzip(&[b'a'; 5000]);
+        cut.truncate(cut.len() - 10);
+        let block = [b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n".to_vec(), cut.clone()].concat();
+        let m = parse_http(&block, false, 1 << 20).unwrap();
+        assert_eq!(m.failed.as_ref().map(|f| f.0), Some(Outcome::UnsupportedEncoding), "{:?}", m.failed);
+        assert_eq!(m.body, Some(cut));
+        // A decompression bomb stops at the limit: too_large, no body.
+        let bomb = [b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n".to_vec(), gzip(&vec![0u8; 4 << 20])].concat();
+        let m = parse_http(&bomb, false, 1 << 20).unwrap();
+        assert_eq!((m.failed.map(|f| f.0), m.body), (Some(Outcome::TooLarge), None));
+    }
+
+    fn records(data: &[u8]) -> (Vec<RawRecord>, Option<String>) {
+        let mut out = Vec::new();
+        let damage = read_warc_stream(&mut CountingRead { inner: data, pos: 0 }, 1 << 20, None, &mut |r| {
+            out.push(r);
+            true
+        })
+        .unwrap();
+        (out, damage)
+    }
+
+    fn record(headers: &[u8], block: &[u8]) -> Vec<u8> {
+        [
+            b"WARC/1.1\r\n".as_slice(),
+            headers,
+            format!("Content-Length: {}\r\n\r\n", block.len()).as_bytes(),
+            block,
+            b"\r\n\r\n",
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn framing_survives_cut_files_bad_lengths_and_bad_bytes() {
+        let good = record(
+            b"WARC-Type: resource\r\nWARC-Target-URI: http://a/\r\nWARC-Date: 2026-01-01T00:00:00Z\r\n",
+            b"<p>x</p>",
+        );
+        let (rs, damage) = records(&[good.clone(), good.clone()].concat());
+        assert_eq!((rs.len(), damage, rs[1].offset), (2, None, good.len() as u64));
+        // Cut anywhere: the whole records before are read, a cut inside a record is reported
+        // (the cut record refused when its header got as far as `WARC/`), nothing hangs.
+        let two = [good.clone(), good.clone()].concat();
+        for cut in 1..two.len() {
+            let (rs, damage) = records(&two[..cut]);
+            let within = cut % good.len();
+            let whole = cut / good.len() + usize::from(within >= good.len() - 4);
+            assert_eq!(rs.iter().filter(|r| r.short.is_none()).count(), whole, "cut at {cut}");
+            if within > 0 && within < good.len() - 4 {
+                assert!(damage.is_some(), "cut at {cut}");
+                if within >= 5 {
+                    assert!(rs.last().is_some_and(|r| r.short.is_some()), "cut at {cut}");
+                }
+            } else {
+                assert_eq!(damage, None, "cut at {cut}");
+            }
+        }
+        // A Content-Length of 2^64 - 1: skipped, found cut short, no allocation.
+        let huge = b"WARC/1.1\r\nWARC-Type: response\r\nContent-Length: 18446744073709551615\r\n\r\nabc".to_vec();
+        let (rs, damage) = records(&huge);
+        assert!(
+            damage.is_some() && rs[0].short.as_deref().is_some_and(|s| s.contains("truncated")),
+            "{:?}",
+            rs[0].short
+        );
+        // A header value that is not UTF-8: that record refused, the next one read.
+        let bad = record(b"WARC-Type: resource\r\nX-Name: \xff\xfe\r\n", b"x");
+        let (rs, damage) = records(&[bad, good.clone()].concat());
+        assert_eq!((rs.len(), damage), (2, None));
+        assert!(rs[0].short.as_deref().is_some_and(|s| s.contains("UTF-8")) && rs[1].short.is_none());
+        // A wrong Content-Length: refused, and reading stops (the next start is unknown).
+        let wrong = [b"WARC/1.1\r\nContent-Length: 2\r\n\r\nabc\r\n\r\n".to_vec(), good.clone()].concat();
+        let (rs, damage) = records(&wrong);
+        assert_eq!(rs.len(), 1);
+        assert!(damage.is_some() && rs[0].short.as_deref().is_some_and(|s| s.contains("Content-Length")));
+        // Line endings that are bare LFs, and folded header lines.
+        let lf = b"WARC/1.0\nWARC-Type: resource\nWARC-Target-URI: http://a/\n  folded\nContent-Length: 1\n\nx\n\n";
+        let (rs, damage) = records(lf);
+        assert_eq!((rs.len(), damage), (1, None));
+        assert_eq!(field(&rs[0].fields, "WARC-Target-URI"), Some("http://a/ folded"));
     }
 
     #[test]

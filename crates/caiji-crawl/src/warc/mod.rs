@@ -55,9 +55,15 @@ pub fn stable_record_id(name: &str) -> String {
     format!("<urn:uuid:{}-{}-{}-{}-{}>", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
 }
 
-/// WARC-Date: W3C ISO 8601 in UTC, to the second (WARC/1.0 readers expect no fraction).
+/// WARC-Date: W3C ISO 8601 in UTC; a fraction of a second only when there is one (WARC/1.1
+/// allows it, and an import then gives back the exact time).
 pub fn warc_date(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    use chrono::Timelike;
+    if t.nanosecond() == 0 {
+        t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    } else {
+        t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    }
 }
 
 /// Parses a WARC-Date (`2017-03-06T04:02:06Z`, with or without a fraction) or an ARC date
@@ -73,10 +79,11 @@ pub fn parse_warc_date(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 /// Headers as the archive keeps them (`captures.response_headers`): name → [values], names as
-/// received.
+/// received; U+0000, which PostgreSQL's jsonb cannot hold, becomes U+FFFD.
 pub fn headers_json(headers: &[(String, String)]) -> serde_json::Value {
     let mut map = serde_json::Map::new();
     for (k, v) in headers {
+        let (k, v) = (&k.replace('\0', "\u{fffd}"), &v.replace('\0', "\u{fffd}"));
         if let serde_json::Value::Array(a) = map.entry(k.clone()).or_insert_with(|| serde_json::Value::Array(vec![])) {
             a.push(serde_json::Value::String(v.clone()));
         }
@@ -124,7 +131,8 @@ mod tests {
         assert_eq!(parse_warc_date("20170306040206"), Some(t));
         assert_eq!(
             parse_warc_date("2017-03-06T04:02:06.123456Z").map(warc_date).as_deref(),
-            Some("2017-03-06T04:02:06Z")
+            Some("2017-03-06T04:02:06.123456Z"),
+            "a fraction is kept, so an import gives back the exact time"
         );
         assert_eq!(parse_warc_date("garbage"), None);
     }

@@ -163,6 +163,7 @@ async fn export_to(db: &TestDb, dir: &Path, max_size: u64) -> Vec<PathBuf> {
         prefix: "caiji".into(),
         max_size,
         progress: false,
+        cancel: Default::default(),
     };
     let s = export_warc(&config, &db.archive, &opts).await.expect("export");
     assert_eq!(

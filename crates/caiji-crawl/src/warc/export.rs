@@ -13,9 +13,6 @@ use std::path::{Path, PathBuf};
 
 use caiji_archive::{Archive, CaptureOutcome, ExportCapture, ExportFilter};
 use chrono::Utc;
-use warcat::compress::{CompressorConfig, Format};
-use warcat::header::WarcHeader;
-use warcat::warc::{EncStateHeader, Encoder, EncoderConfig};
 
 use super::{ORIGINAL_PREFIX, RENAMED_ON_EXPORT, sha1_base32, stable_record_id, warc_date};
 use crate::{CAIJI_VERSION, Config, CrawlError};
@@ -54,27 +51,18 @@ pub struct WarcExportSummary {
     pub interrupted: bool,
 }
 
-/// Counts the bytes that reach the file (the rollover size).
-struct Counting {
-    file: std::io::BufWriter<std::fs::File>,
-    written: u64,
-}
-
-impl Write for Counting {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.written += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
-    }
-}
-
 /// One record to write: its WARC header fields (Content-Length added) and its block.
 struct Record {
     fields: Vec<(&'static str, String)>,
     block: Vec<u8>,
+}
+
+/// The file being written: `NAME.open`, renamed to `path` when complete.
+struct OpenFile {
+    file: std::io::BufWriter<std::fs::File>,
+    written: u64,
+    path: PathBuf,
+    open: PathBuf,
 }
 
 struct RollingWriter {
@@ -84,8 +72,24 @@ struct RollingWriter {
     max_size: u64,
     serial: u32,
     warcinfo: Vec<u8>,
-    current: Option<(Encoder<EncStateHeader, Counting>, PathBuf)>,
+    current: Option<OpenFile>,
     summary: WarcExportSummary,
+}
+
+/// A record as ISO 28500 frames it, compressed as one gzip member (RFC 1952): readers can
+/// seek to any record's offset, and a damaged member costs one record.
+fn record_member(r: &Record) -> std::io::Result<Vec<u8>> {
+    let mut head = String::from("WARC/1.1\r\n");
+    for (k, v) in &r.fields {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", r.block.len()));
+    let mut gz =
+        flate2::write::GzEncoder::new(Vec::with_capacity(r.block.len() / 3 + 256), flate2::Compression::default());
+    gz.write_all(head.as_bytes())?;
+    gz.write_all(&r.block)?;
+    gz.write_all(b"\r\n\r\n")?;
+    gz.finish()
 }
 
 impl RollingWriter {
@@ -93,7 +97,7 @@ impl RollingWriter {
         // The next serial whose name is free (another export may have written this second),
         // written as `NAME.open` and renamed when complete (as Heritrix does): a file under a
         // final name is always whole.
-        let (name, path, file) = loop {
+        let (name, path, open, file) = loop {
             let name = format!("{}-{}-{:05}.warc.gz", self.prefix, self.stamp, self.serial);
             self.serial += 1;
             let path = self.dir.join(&name);
@@ -102,17 +106,12 @@ impl RollingWriter {
                 continue;
             }
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&open) {
-                Ok(f) => break (name, path, f),
+                Ok(f) => break (name, path, open, f),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(CrawlError::Export(format!("{}: {e}", open.display()))),
             }
         };
-        let mut compressor = CompressorConfig::default();
-        compressor.format = Format::Gzip;
-        let mut config = EncoderConfig::default();
-        config.compressor = compressor;
-        let encoder = Encoder::new(Counting { file: std::io::BufWriter::new(file), written: 0 }, config);
-        self.current = Some((encoder, path));
+        self.current = Some(OpenFile { file: std::io::BufWriter::new(file), written: 0, path, open });
         let info = Record {
             fields: vec![
                 ("WARC-Type", "warcinfo".into()),
@@ -130,46 +129,29 @@ impl RollingWriter {
         if self.current.is_none() {
             self.open()?;
         }
-        let Some((encoder, path)) = self.current.take() else { return Ok(()) };
-        let io = |e: std::io::Error| CrawlError::Export(format!("{}: {e}", path.display()));
-        let mut header = WarcHeader::empty();
-        header.version = "WARC/1.1".into();
-        for (k, v) in r.fields {
-            header.fields.append(k.to_string(), v);
-        }
-        header.set_content_length(r.block.len() as u64);
-        let mut block =
-            encoder.write_header(&header).map_err(|e| CrawlError::Export(format!("{}: {e}", path.display())))?;
-        // warcat ends a record (CRLF CRLF, new gzip member) when its block is complete; an
-        // empty block never completes, so every block caiji writes has content.
-        block.write_all(&r.block).map_err(io)?;
-        let encoder = block.finish_block().map_err(io)?;
+        let Some(f) = self.current.as_mut() else { return Ok(()) };
+        let io = |e: std::io::Error| CrawlError::Export(format!("{}: {e}", f.open.display()));
+        let member = record_member(&r).map_err(io)?;
+        f.file.write_all(&member).map_err(io)?;
+        f.written += member.len() as u64;
         self.summary.records += 1;
-        self.current = Some((encoder, path));
         Ok(())
     }
 
     /// Closes the current file if it reached the size limit.
     fn roll_if_full(&mut self) -> Result<(), CrawlError> {
-        let full = self.current.as_ref().is_some_and(|(e, _)| e.get_ref().written >= self.max_size);
+        let full = self.current.as_ref().is_some_and(|f| f.written >= self.max_size);
         if full { self.close() } else { Ok(()) }
     }
 
     fn close(&mut self) -> Result<(), CrawlError> {
-        if let Some((encoder, path)) = self.current.take() {
-            let io = |e: std::io::Error| CrawlError::Export(format!("{}: {e}", path.display()));
-            // warcat opens a new gzip member after every record; finishing the last, empty one
-            // adds 20 bytes that readers skip but need not see: the file is cut before them.
-            let records_end = encoder.get_ref().written;
-            let mut counting = encoder.finish().map_err(io)?;
-            counting.flush().map_err(io)?;
-            let file = counting.file.into_inner().map_err(|e| io(e.into_error()))?;
-            file.set_len(records_end).map_err(io)?;
+        if let Some(f) = self.current.take() {
+            let io = |e: std::io::Error| CrawlError::Export(format!("{}: {e}", f.open.display()));
+            let file = f.file.into_inner().map_err(|e| io(e.into_error()))?;
             file.sync_all().map_err(io)?;
-            let open = self.dir.join(format!("{}.open", name(&path)));
-            std::fs::rename(&open, &path).map_err(io)?;
-            self.summary.bytes += records_end;
-            self.summary.files.push(path);
+            std::fs::rename(&f.open, &f.path).map_err(io)?;
+            self.summary.bytes += f.written;
+            self.summary.files.push(f.path);
         }
         Ok(())
     }

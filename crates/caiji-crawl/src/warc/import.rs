@@ -12,7 +12,6 @@ use bytes::Bytes;
 use caiji_archive::{Archive, CaptureOutcome, RunOutcome, UrlKind, WarcRecordStatus, WarcSource};
 use caiji_fetch::{Fetched, Outcome};
 use sha2::Digest as _;
-use warcat::http::h1::header::StartLine;
 
 use super::{ORIGINAL_PREFIX, digest_matches, headers_json, parse_warc_date};
 use crate::crawl::{analyze, capture_of, to_new_extraction, to_new_extraction_without_words};
@@ -717,25 +716,39 @@ pub(crate) struct HttpMessage {
 /// elsewhere. Errors: why the record is refused (not a response, a malformed or truncated
 /// body).
 pub(crate) fn parse_http(block: &[u8], head_only: bool, limit: u64) -> Result<HttpMessage, String> {
-    let (head_len, sep) = block
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| (i, 4))
-        .or_else(|| block.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)))
-        .ok_or("not an HTTP response: the head does not end")?;
-    let head = warcat::http::h1::header::MessageHeader::parse(&block[..head_len + sep])
-        .map_err(|e| format!("not an HTTP response: {e}"))?;
-    let status = match &head.start_line {
-        StartLine::Status(s) if (100..=999).contains(&s.status_code) => s.status_code,
-        StartLine::Status(s) => return Err(format!("HTTP status {} is not a status code", s.status_code)),
-        StartLine::Request(_) => return Err("an HTTP request where a response was expected".into()),
+    // httparse (hyper's parser), lenient as archives need: obsolete line folding, spaces
+    // before the colon, invalid header lines skipped, bare LF line ends.
+    let mut slots = vec![httparse::EMPTY_HEADER; 512];
+    let mut response = httparse::Response::new(&mut slots);
+    let parsed = httparse::ParserConfig::default()
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .allow_spaces_after_header_name_in_responses(true)
+        .ignore_invalid_headers_in_responses(true)
+        .parse_response(&mut response, block);
+    let head_len = match parsed {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Err("not an HTTP response: the head does not end".into()),
+        Err(e) => {
+            let mut slots = [httparse::EMPTY_HEADER; 64];
+            if httparse::Request::new(&mut slots).parse(block).is_ok() {
+                return Err("an HTTP request where a response was expected".into());
+            }
+            return Err(format!("not an HTTP response: {e}"));
+        }
     };
-    let headers: Vec<(String, String)> =
-        head.fields.iter().map(|(k, v)| (k.to_string(), v.to_string_lossy().into_owned())).collect();
+    let status = match response.code {
+        Some(code) if (100..=999).contains(&code) => code,
+        code => return Err(format!("HTTP status {} is not a status code", code.unwrap_or(0))),
+    };
+    let headers: Vec<(String, String)> = response
+        .headers
+        .iter()
+        .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).trim().to_string()))
+        .collect();
     if head_only {
         return Ok(HttpMessage { status: Some(status), headers, body: None, failed: None });
     }
-    let raw = &block[head_len + sep..];
+    let raw = &block[head_len..];
     let transfer: Vec<String> = headers
         .iter()
         .filter(|(k, _)| k.eq_ignore_ascii_case("transfer-encoding"))

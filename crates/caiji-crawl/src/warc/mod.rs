@@ -1,7 +1,7 @@
 //! WARC (ISO 28500, WARC/1.1) in and out of the archive: `caiji export warc`
-//! ([`export`]), `caiji import warc` ([`import`], ARC files through [`arc`]). Framing, gzip
-//! members and HTTP message decoding are warcat's; what caiji adds is the mapping between a
-//! WARC record and a capture (docs/warc.md).
+//! ([`export`]), `caiji import warc` ([`import`], ARC files through [`arc`]): the mapping
+//! between a WARC record and a capture, and the record framing (docs/warc.md says why no WARC
+//! crate is used). gzip is flate2's, HTTP heads httparse's, content codings the fetcher's.
 
 pub mod arc;
 pub mod export;

@@ -37,6 +37,7 @@ pub struct ExportCapture {
     pub status: Option<i16>,
     pub fetched_at: DateTime<Utc>,
     pub response_headers: Value,
+    pub content_type: Option<String>,
     pub body_sha256: Option<Vec<u8>>,
     /// The body (a revisit's too: its payload digest is computed from it).
     pub body: Option<Vec<u8>>,
@@ -217,7 +218,8 @@ impl Archive {
         .await?)
     }
 
-    /// Up to `limit` captures with a response (a status) after capture id `after`, in id order,
+    /// Up to `limit` captures with a response (a status) or a body without one (an imported
+    /// resource) after capture id `after`, in id order,
     /// as an export writes them.
     pub async fn export_captures(
         &self,
@@ -227,7 +229,7 @@ impl Archive {
     ) -> Result<Vec<ExportCapture>, ArchiveError> {
         Ok(sqlx::query_as(
             "SELECT c.id, c.crawl_run_id, c.site, c.url, c.final_url, c.redirect_chain, c.outcome, c.status,
-                    c.fetched_at, c.response_headers, c.body_sha256,
+                    c.fetched_at, c.response_headers, c.content_type, c.body_sha256,
                     b.content AS body,
                     c.charset_bom, c.charset_header, c.charset_meta, c.charset_detected, c.encoding_used,
                     c.charset_source, c.replacement_chars, c.revisit_of,
@@ -239,7 +241,7 @@ impl Archive {
              LEFT JOIN bodies b ON b.sha256 = c.body_sha256
              LEFT JOIN captures r ON r.id = c.revisit_of
              LEFT JOIN frontier f ON f.canonical_url = c.canonical_url
-             WHERE c.id > $1 AND c.status IS NOT NULL
+             WHERE c.id > $1 AND (c.status IS NOT NULL OR (c.outcome = 'ok' AND c.body_sha256 IS NOT NULL))
                AND (cardinality($2::text[]) = 0 OR c.site = ANY($2))
                AND ($3::timestamptz IS NULL OR c.fetched_at >= $3)
                AND ($4::bigint IS NULL OR c.crawl_run_id = $4)

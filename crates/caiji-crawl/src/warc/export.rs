@@ -42,6 +42,8 @@ pub struct WarcExportSummary {
     pub captures: u64,
     pub responses: u64,
     pub revisits: u64,
+    /// Captures with no HTTP exchange, written as `resource` records.
+    pub resources: u64,
     pub records: u64,
     /// Bytes written, compressed.
     pub bytes: u64,
@@ -337,9 +339,40 @@ fn write_capture(
     user_agent: &str,
     written: &mut HashMap<Vec<u8>, (String, String, String)>,
 ) -> Result<(), CrawlError> {
-    let status = c.status.unwrap_or(0).max(0) as u16;
     let uri = c.final_url.clone().unwrap_or_else(|| c.url.clone());
     let date = warc_date(c.fetched_at);
+    let Some(status) = c.status else {
+        // A capture with no HTTP exchange (an imported `resource` record): a resource record
+        // with its content type, and its metadata.
+        let body = c.body.clone().unwrap_or_default();
+        let id = record_id(c.id, &uri, c.fetched_at, "resource");
+        w.summary.payload_bytes += body.len() as u64;
+        w.write(Record {
+            fields: vec![
+                ("WARC-Type", "resource".to_string()),
+                ("WARC-Record-ID", id.clone()),
+                ("WARC-Date", date.clone()),
+                ("WARC-Target-URI", uri.clone()),
+                ("WARC-Payload-Digest", sha1_base32(&body)),
+                ("WARC-Block-Digest", sha1_base32(&body)),
+                ("Content-Type", c.content_type.clone().unwrap_or_else(|| "application/octet-stream".into())),
+            ],
+            block: body,
+        })?;
+        w.summary.resources += 1;
+        return w.write(Record {
+            fields: vec![
+                ("WARC-Type", "metadata".to_string()),
+                ("WARC-Record-ID", record_id(c.id, &uri, c.fetched_at, "metadata")),
+                ("WARC-Date", date),
+                ("WARC-Target-URI", uri),
+                ("WARC-Refers-To", id),
+                ("Content-Type", "application/warc-fields".into()),
+            ],
+            block: metadata_block(c),
+        });
+    };
+    let status = status.max(0) as u16;
     let request_id = record_id(c.id, &uri, c.fetched_at, "request");
     let earlier = c.body_sha256.as_ref().and_then(|sha| written.get(sha)).cloned();
     let not_modified = c.outcome == CaptureOutcome::NotModified;

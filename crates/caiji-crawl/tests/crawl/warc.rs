@@ -133,6 +133,20 @@ async fn warcio_samples_import_or_are_refused_with_a_reason() {
     let again = import(&db, files).await;
     assert_eq!((again.imported, again.already_imported), (0, s.records), "{again:?}");
     assert_eq!(counts(&db).await, before);
+
+    // Exported again and imported into an empty archive: the same four captures, the resource
+    // one as a resource record (no HTTP exchange, its content type kept).
+    let dir = tempfile::tempdir().unwrap();
+    let exported = export_to(&db, dir.path(), 1 << 30).await;
+    let other = TestDb::new().await.expect("test database");
+    let back = import(&other, exported).await;
+    assert_eq!((back.imported, back.rejected), (4, 0), "{back:?}");
+    let resource: (Option<i16>, Option<String>) =
+        sqlx::query_as("SELECT status, content_type FROM captures WHERE status IS NULL")
+            .fetch_one(other.archive.pool())
+            .await
+            .unwrap();
+    assert_eq!(resource, (None, Some("text/html; charset=utf-8".into())));
 }
 
 /// Every gzip member of a file, decompressed.
@@ -168,8 +182,8 @@ async fn export_to(db: &TestDb, dir: &Path, max_size: u64) -> Vec<PathBuf> {
     let s = export_warc(&config, &db.archive, &opts).await.expect("export");
     assert_eq!(
         s.records,
-        3 * s.captures + s.files.len() as u64,
-        "request, response or revisit, metadata; a warcinfo per file"
+        3 * (s.captures - s.resources) + 2 * s.resources + s.files.len() as u64,
+        "request, response or revisit, metadata (a resource and its metadata); a warcinfo per file"
     );
     s.files
 }

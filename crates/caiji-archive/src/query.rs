@@ -1,7 +1,7 @@
 //! Read-only access for people: ad-hoc SQL (`caiji sql`) and extractor version comparison
 //! (`caiji diff`).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::Row;
 
 use crate::{Archive, ArchiveError};
@@ -96,11 +96,12 @@ impl Archive {
         let mut out = QueryResult::default();
         for row in rows {
             let text: String = row.try_get(0)?;
-            let obj: Map<String, Value> = serde_json::from_str(&text).unwrap_or_default();
+            // Read as pairs, not a map: `SELECT count(*), count(x)` names two columns `count`.
+            let Pairs(pairs) = serde_json::from_str(&text).unwrap_or_default();
             if out.columns.is_empty() {
-                out.columns = obj.keys().cloned().collect();
+                out.columns = pairs.iter().map(|(k, _)| k.clone()).collect();
             }
-            out.rows.push(obj.into_values().collect());
+            out.rows.push(pairs.into_iter().map(|(_, v)| v).collect());
         }
         Ok(out)
     }
@@ -191,5 +192,43 @@ impl Archive {
                 text,
             })
             .collect())
+    }
+}
+
+/// A JSON object's members in order, duplicate names kept (PostgreSQL's `row_to_json` writes a
+/// member per column, whatever the names).
+#[derive(Default)]
+struct Pairs(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Pairs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Pairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Pairs, A::Error> {
+                let mut out = Vec::new();
+                while let Some(pair) = map.next_entry::<String, Value>()? {
+                    out.push(pair);
+                }
+                Ok(Pairs(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+#[cfg(test)]
+mod pairs_tests {
+    use super::Pairs;
+
+    #[test]
+    fn duplicate_column_names_are_kept_in_order() {
+        let Pairs(p) = serde_json::from_str(r#"{"count": 3, "count": 5, "site": "dede"}"#).unwrap();
+        let names: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["count", "count", "site"]);
+        assert_eq!(p[1].1, serde_json::json!(5));
     }
 }

@@ -102,6 +102,26 @@ pub enum CaptureOutcome {
 }
 
 impl CaptureOutcome {
+    /// Every outcome, in declaration order.
+    pub const ALL: [CaptureOutcome; 11] = [
+        Self::Ok,
+        Self::HttpStatus,
+        Self::TooLarge,
+        Self::Timeout,
+        Self::RedirectLoop,
+        Self::TooManyRedirects,
+        Self::NetworkError,
+        Self::RedirectOffSite,
+        Self::AddressRefused,
+        Self::UnsupportedEncoding,
+        Self::NotModified,
+    ];
+
+    /// The outcome stored as `name` (`captures.outcome`), if it is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",

@@ -175,15 +175,19 @@ impl SiteConfig {
 
     /// The configuration hash when `extractor` runs on this site (`extract --extractor`).
     pub fn config_hash_for(&self, extractor: &str) -> String {
-        let json = serde_json::json!({"extractor": extractor, "extract": self.file.extract});
-        caiji_archive::sha256_hex(json.to_string().as_bytes())
+        config_hash(extractor, &self.file.extract)
     }
 }
 
 /// The configuration hash of `extractor` with no site settings: what a capture of a host no
 /// site owns is extracted with (`caiji import warc`).
 pub fn default_config_hash(extractor: &str) -> String {
-    let json = serde_json::json!({"extractor": extractor, "extract": toml::Table::new()});
+    config_hash(extractor, &toml::Table::new())
+}
+
+/// sha256 of an extractor's name and its site settings (`extraction_records.config_hash`).
+fn config_hash(extractor: &str, extract: &toml::Table) -> String {
+    let json = serde_json::json!({"extractor": extractor, "extract": extract});
     caiji_archive::sha256_hex(json.to_string().as_bytes())
 }
 

@@ -360,17 +360,7 @@ fn write_capture(
             block: body,
         })?;
         w.summary.resources += 1;
-        return w.write(Record {
-            fields: vec![
-                ("WARC-Type", "metadata".to_string()),
-                ("WARC-Record-ID", record_id(c.id, &uri, c.fetched_at, "metadata")),
-                ("WARC-Date", date),
-                ("WARC-Target-URI", uri),
-                ("WARC-Refers-To", id),
-                ("Content-Type", "application/warc-fields".into()),
-            ],
-            block: metadata_block(c),
-        });
+        return w.write(metadata_record(c, uri, date, id));
     };
     let status = status.max(0) as u16;
     let request_id = record_id(c.id, &uri, c.fetched_at, "request");
@@ -464,20 +454,25 @@ fn write_capture(
         block: request,
     })?;
     w.write(main)?;
-    w.write(Record {
+    w.write(metadata_record(c, uri, date, main_id))
+}
+
+/// The `metadata` record of capture `c`, referring to the record `refers_to` that holds it.
+fn metadata_record(c: &ExportCapture, uri: String, date: String, refers_to: String) -> Record {
+    Record {
         fields: vec![
             ("WARC-Type", "metadata".to_string()),
             ("WARC-Record-ID", record_id(c.id, &uri, c.fetched_at, "metadata")),
             ("WARC-Date", date),
             ("WARC-Target-URI", uri),
-            ("WARC-Refers-To", main_id),
+            ("WARC-Refers-To", refers_to),
             ("Content-Type", "application/warc-fields".into()),
         ],
         block: metadata_block(c),
-    })
+    }
 }
 
-/// The path a single-file export would write, for messages.
+/// The files an export wrote, in a few words (for its summary line).
 pub fn describe(files: &[PathBuf]) -> String {
     match files {
         [] => "no file".into(),

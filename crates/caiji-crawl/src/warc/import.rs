@@ -282,7 +282,6 @@ fn read_records(path: &Path, limit: u64, mut emit: impl FnMut(RawRecord) -> bool
         return read_warc_stream(
             &mut CountingRead { inner: BufReader::new(std::fs::File::open(path)?), pos: 0 },
             limit,
-            None,
             &mut emit,
         );
     }
@@ -299,7 +298,7 @@ fn read_records(path: &Path, limit: u64, mut emit: impl FnMut(RawRecord) -> bool
         let mut held: Option<RawRecord> = None;
         let mut count = 0usize;
         let mut stopped = false;
-        let damage = read_warc_stream(&mut member, limit, Some(member_offset), &mut |r| {
+        let damage = read_warc_stream(&mut member, limit, &mut |r| {
             count += 1;
             // The first record waits: its offset is the member's if it is the member's only one.
             if let Some(first) = held.take()
@@ -371,14 +370,11 @@ const MAX_HEADER: usize = 64 * 1024;
 /// (continuation lines folded), `Content-Length` bytes of block, then CRLF CRLF. Returns why
 /// reading stopped early, when it did. A record that cannot be archived but whose end is known
 /// (a header that is not UTF-8, a block over `limit`) is emitted refused and reading goes on.
-/// `member`: the gzip member being read, for messages.
 fn read_warc_stream<R: BufRead>(
     input: &mut CountingRead<R>,
     limit: u64,
-    member: Option<u64>,
     emit: &mut dyn FnMut(RawRecord) -> bool,
 ) -> std::io::Result<Option<String>> {
-    let _ = member;
     loop {
         // Between records: the CRLF CRLF that ends the previous one (or stray line breaks).
         loop {
@@ -638,7 +634,7 @@ async fn judge(
     // robots.txt is archived undecoded and unread, as the crawl archives it; so is a capture
     // whose recorded outcome says its body is not the page (cut at the size limit, say).
     let robots = url.path() == "/robots.txt" && url.query().is_none();
-    let recorded_outcome = field(&r.fields, "Caiji-Outcome").and_then(outcome_named);
+    let recorded_outcome = field(&r.fields, "Caiji-Outcome").and_then(|o| CaptureOutcome::from_name(o.trim()));
     let analysis = if robots || recorded_outcome.is_some_and(|o| o != CaptureOutcome::Ok) {
         crate::crawl::Analysis::default()
     } else {
@@ -666,25 +662,6 @@ async fn judge(
         }
     });
     Ok(Verdict::Capture(Box::new(capture), extraction))
-}
-
-fn outcome_named(name: &str) -> Option<CaptureOutcome> {
-    use CaptureOutcome::*;
-    [
-        Ok,
-        HttpStatus,
-        TooLarge,
-        Timeout,
-        RedirectLoop,
-        TooManyRedirects,
-        NetworkError,
-        RedirectOffSite,
-        AddressRefused,
-        UnsupportedEncoding,
-        NotModified,
-    ]
-    .into_iter()
-    .find(|o| o.as_str() == name.trim())
 }
 
 /// The HTTP head and the payload of a block (split at the first empty line).
@@ -916,7 +893,7 @@ mod tests {
 
     fn records(data: &[u8]) -> (Vec<RawRecord>, Option<String>) {
         let mut out = Vec::new();
-        let damage = read_warc_stream(&mut CountingRead { inner: data, pos: 0 }, 1 << 20, None, &mut |r| {
+        let damage = read_warc_stream(&mut CountingRead { inner: data, pos: 0 }, 1 << 20, &mut |r| {
             out.push(r);
             true
         })

@@ -28,7 +28,15 @@ pub struct FrontierItem {
     pub revisit: bool,
     /// The interval its current schedule was computed with (`frontier.revisit_interval_secs`).
     pub revisit_interval_secs: Option<i64>,
+    /// `scheme://host[:port]` (`frontier.host`): what politeness and claims are keyed on.
+    pub host: String,
 }
+
+/// How long a claim holds its URL when its worker neither settles nor releases it (hung): after
+/// that another worker may claim it. Longer than any fetch can take (timeouts, retries,
+/// Retry-After, the host's queue); a worker that dies is noticed at once instead (its run's
+/// liveness lock is gone).
+pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// What the archive holds of a URL's newest live capture, for a revisit: what to send in a
 /// conditional GET, and what to compare a new body and text with.
@@ -45,23 +53,51 @@ pub struct PreviousContent {
 }
 
 impl Archive {
-    /// Rows left `in_progress` by a killed crawl go back to `pending`. Call only while holding
-    /// the sites' crawl locks.
-    pub async fn reset_in_progress(&self, sites: &[String]) -> Result<u64, ArchiveError> {
+    /// Claims left by workers that are gone go back to `pending`: `in_progress` rows whose
+    /// lease ran out, or whose run no longer holds its liveness lock (the process died). Safe
+    /// at any time, with other workers running: a live worker's claims are left alone. Returns
+    /// how many rows were released.
+    pub async fn release_dead_claims(&self, sites: &[String]) -> Result<u64, ArchiveError> {
         let r = sqlx::query(
-            "UPDATE frontier SET state = 'pending', updated_at = now() WHERE state = 'in_progress' AND site = ANY($1)",
+            "UPDATE frontier f SET state = 'pending', lease_until = NULL, updated_at = now()
+             WHERE f.state = 'in_progress' AND f.site = ANY($1)
+               AND (f.lease_until IS NULL OR f.lease_until < now() OR f.last_run_id IS NULL
+                    OR NOT EXISTS (
+                      SELECT 1 FROM pg_locks l
+                      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                        AND l.classid::bigint = $2 AND l.objid::bigint = f.last_run_id))",
         )
         .bind(sites)
+        .bind(i64::from(crate::lease::LOCK_NAMESPACE_RUN))
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected())
+    }
+
+    /// How many URLs of `site` are claimed (`in_progress`) by any worker.
+    pub async fn claims_in_progress(&self, site: &str) -> Result<i64, ArchiveError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM frontier WHERE site = $1 AND state = 'in_progress'")
+            .bind(site)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Adds URLs; known ones are left alone, except that start, sitemap and list pages
     /// settled in an earlier run are queued again (they change between runs), and failed or
     /// disallowed articles get another chance in a new run (robots.txt changes too; a
     /// still-disallowed URL is checked against the rules again, never requested).
-    pub async fn enqueue(&self, run_id: i64, site: &str, urls: &[NewUrl]) -> Result<u64, ArchiveError> {
+    ///
+    /// "Earlier run" means settled before `epoch`, the start of the crawl this run is part of
+    /// ([`Archive::crawl_epoch`]): a worker that joined another's crawl re-queues nothing that
+    /// crawl already fetched.
+    pub async fn enqueue(
+        &self,
+        run_id: i64,
+        site: &str,
+        urls: &[NewUrl],
+        epoch: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, ArchiveError> {
         // One row per URL: a statement may not settle the same row twice (a sitemap that lists
         // a page twice, two links that canonicalise alike). The first occurrence wins.
         let mut seen = std::collections::HashSet::new();
@@ -86,8 +122,8 @@ impl Archive {
                SET state = 'pending', queued_run_id = $1, updated_at = now(),
                    revisit = frontier.kind = 'article' AND frontier.state = 'done',
                    lastmod = coalesce(excluded.lastmod, frontier.lastmod)
-             WHERE frontier.queued_run_id IS DISTINCT FROM $1
-               AND frontier.state <> 'in_progress'
+             WHERE frontier.updated_at < $9
+               AND frontier.state NOT IN ('in_progress', 'pending')
                AND (frontier.kind IN ('start', 'list', 'sitemap', 'feed') OR frontier.state IN ('failed', 'disallowed')
                     OR (frontier.kind = 'article' AND frontier.state = 'done' AND frontier.next_visit_at IS NOT NULL
                         AND excluded.lastmod > greatest(coalesce(frontier.lastmod, '-infinity'),
@@ -101,47 +137,133 @@ impl Archive {
         .bind(&from)
         .bind(&depth)
         .bind(&lastmod)
+        .bind(epoch)
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected())
     }
 
-    /// Claims the next pending URL of a site (list pages before articles, then discovery
-    /// order), skipping URLs that start with one of `skip_prefixes` (hosts deferred for this
-    /// run, as `scheme://host[:port]/`). The claim is fenced: the row records `last_run_id`, and
-    /// only that run can settle it ([`Archive::store_capture`], [`Archive::settle`]).
-    pub async fn claim_next(
-        &self,
-        run_id: i64,
-        site: &str,
-        skip_prefixes: &[String],
-    ) -> Result<Option<FrontierItem>, ArchiveError> {
-        let patterns: Vec<String> = skip_prefixes.iter().map(|p| format!("{}%", like_escape(p))).collect();
-        #[allow(clippy::type_complexity)]
-        let row: Option<(String, String, String, UrlKind, i32, i16, bool, Option<i64>)> = sqlx::query_as(
-            "UPDATE frontier SET state = 'in_progress', attempts = attempts + 1, last_run_id = $1, updated_at = now()
-             WHERE canonical_url = (
-                SELECT canonical_url FROM frontier
-                WHERE site = $2 AND state = 'pending' AND NOT (canonical_url LIKE ANY($3))
-                ORDER BY (kind = 'article'), revisit, seq
-                LIMIT 1 FOR UPDATE SKIP LOCKED)
-             RETURNING canonical_url, url, site, kind, attempts, depth, revisit, revisit_interval_secs",
+    /// When the crawl of `site` that run `run_id` works on began: the start of the oldest live
+    /// crawl run of the site (the worker that leads it, when `run_id` joined one), else of
+    /// `run_id` itself.
+    pub async fn crawl_epoch(&self, run_id: i64, site: &str) -> Result<chrono::DateTime<chrono::Utc>, ArchiveError> {
+        Ok(sqlx::query_scalar(
+            "SELECT least(
+                 (SELECT started_at FROM crawl_runs WHERE id = $1),
+                 (SELECT min(started_at) FROM crawl_runs
+                  WHERE outcome = 'running' AND command = 'crawl' AND $2 = ANY(sites) AND id <> $1))",
         )
         .bind(run_id)
         .bind(site)
-        .bind(&patterns)
-        .fetch_optional(&self.pool)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Claims up to `n` pending URLs of a site, at most one per host and none on `skip_hosts`
+    /// (hosts this worker has a URL in flight on, or deferred for the run, as `frontier.host`):
+    /// list pages before articles, new pages before revisits, then discovery order. Each claim
+    /// is a lease ([`CLAIM_LEASE`]) fenced by the run: the row records `last_run_id`, and only
+    /// that run can settle it ([`Archive::store_capture`], [`Archive::settle`]). Two workers
+    /// claiming at once never get the same row (the update re-checks `pending` under its row
+    /// lock).
+    pub async fn claim_batch(
+        &self,
+        run_id: i64,
+        site: &str,
+        n: usize,
+        skip_hosts: &[String],
+    ) -> Result<Vec<FrontierItem>, ArchiveError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(String, String, String, UrlKind, i32, i16, bool, Option<i64>, Option<String>)> = sqlx::query_as(
+            "WITH first_per_host AS (
+                SELECT DISTINCT ON (host) canonical_url, (kind = 'article') AS article, revisit, seq
+                FROM frontier
+                WHERE site = $2 AND state = 'pending' AND host <> ALL($3)
+                ORDER BY host, (kind = 'article'), revisit, seq
+             ), pick AS (
+                SELECT canonical_url FROM first_per_host ORDER BY article, revisit, seq LIMIT $4
+             )
+             UPDATE frontier f SET state = 'in_progress', attempts = f.attempts + 1, last_run_id = $1,
+                    updated_at = now(), lease_until = now() + make_interval(secs => $5)
+             FROM pick
+             WHERE f.canonical_url = pick.canonical_url AND f.state = 'pending'
+             RETURNING f.canonical_url, f.url, f.site, f.kind, f.attempts, f.depth, f.revisit, f.revisit_interval_secs,
+                       f.host",
+        )
+        .bind(run_id)
+        .bind(site)
+        .bind(skip_hosts)
+        .bind(n as i64)
+        .bind(CLAIM_LEASE.as_secs_f64())
+        .fetch_all(&self.pool)
         .await?;
-        Ok(row.map(|(canonical_url, url, site, kind, attempts, depth, revisit, revisit_interval_secs)| FrontierItem {
-            canonical_url,
-            url,
-            site,
-            kind,
-            attempts,
-            depth,
-            revisit,
-            revisit_interval_secs,
-        }))
+        let mut items: Vec<FrontierItem> = rows
+            .into_iter()
+            .map(|(canonical_url, url, site, kind, attempts, depth, revisit, revisit_interval_secs, host)| {
+                FrontierItem {
+                    canonical_url,
+                    url,
+                    site,
+                    kind,
+                    attempts,
+                    depth,
+                    revisit,
+                    revisit_interval_secs,
+                    host: host.unwrap_or_default(),
+                }
+            })
+            .collect();
+        // RETURNING has no order: keep the claim order (lists first) for the caller.
+        items.sort_by_key(|i| (i.kind == UrlKind::Article, i.revisit));
+        Ok(items)
+    }
+
+    /// Books the next request to `host` (`scheme://host[:port]`) for any worker of this
+    /// archive: the turn is the later of now and the host's `next_fetch_at`, which moves one
+    /// `interval` past it, in one statement (the row lock orders concurrent bookings). Returns
+    /// how long to wait for the turn, by the database's clock (workers' clocks may differ), and
+    /// the statement's round trip (a connection is taken from the pool first, not counted).
+    pub async fn book_host_turn(
+        &self,
+        host: &str,
+        interval: std::time::Duration,
+    ) -> Result<(std::time::Duration, std::time::Duration), ArchiveError> {
+        let ms = interval.as_secs_f64() * 1000.0;
+        let mut conn = self.pool.acquire().await?;
+        let asked = std::time::Instant::now();
+        let wait_ms: f64 = sqlx::query_scalar(
+            "INSERT INTO host_turns AS h (host, next_fetch_at, interval_ms, requests)
+             VALUES ($1, clock_timestamp() + make_interval(secs => $2 / 1000.0), $2::integer, 1)
+             ON CONFLICT (host) DO UPDATE
+               SET next_fetch_at = greatest(h.next_fetch_at, clock_timestamp()) + make_interval(secs => $2 / 1000.0),
+                   interval_ms = $2::integer, requests = h.requests + 1, updated_at = now()
+             RETURNING (extract(epoch FROM (h.next_fetch_at - clock_timestamp())) * 1000 - $2)::float8",
+        )
+        .bind(host)
+        .bind(ms)
+        .fetch_one(&mut *conn)
+        .await?;
+        let round_trip = asked.elapsed();
+        Ok((std::time::Duration::from_secs_f64((wait_ms.max(0.0) / 1000.0).min(86_400.0)), round_trip))
+    }
+
+    /// Keeps every worker off `host` for `wait` from now (a `Retry-After`).
+    pub async fn pause_host(&self, host: &str, wait: std::time::Duration) -> Result<(), ArchiveError> {
+        sqlx::query(
+            "INSERT INTO host_turns AS h (host, next_fetch_at, interval_ms)
+             VALUES ($1, clock_timestamp() + make_interval(secs => $2), 0)
+             ON CONFLICT (host) DO UPDATE
+               SET next_fetch_at = greatest(h.next_fetch_at, clock_timestamp() + make_interval(secs => $2)),
+                   updated_at = now()",
+        )
+        .bind(host)
+        .bind(wait.as_secs_f64().min(86_400.0))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Queues a site's articles for a revisit: those whose `next_visit_at` is at or before `now`
@@ -222,7 +344,7 @@ impl Archive {
     pub async fn release(&self, run_id: i64, canonical_url: &str, why: &str) -> Result<bool, ArchiveError> {
         let r = sqlx::query(
             "UPDATE frontier SET state = 'pending', attempts = greatest(attempts - 1, 0), last_error = $3,
-                 updated_at = now()
+                 updated_at = now(), lease_until = NULL
              WHERE canonical_url = $1 AND state = 'in_progress' AND last_run_id = $2",
         )
         .bind(canonical_url)
@@ -232,9 +354,4 @@ impl Archive {
         .await?;
         Ok(r.rows_affected() == 1)
     }
-}
-
-/// `p` as a literal LIKE prefix (backslash is LIKE's default escape).
-fn like_escape(p: &str) -> String {
-    p.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }

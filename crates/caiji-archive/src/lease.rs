@@ -43,13 +43,40 @@ impl Archive {
     ///
     /// Errors: [`ArchiveError::LockHeld`] (nothing recorded) or a database error.
     pub async fn begin_run(&self, url: &str, run: &RunInfo, locks: &[String]) -> Result<RunLease, ArchiveError> {
+        self.begin_run_with(url, run, locks, false).await
+    }
+
+    /// [`Archive::begin_run`] for a worker that may join others (`caiji crawl --join`): it
+    /// takes the locks it can, and a lock another run holds is no error. The lease's
+    /// [`RunLease::leads`] names the sites whose lock it took (it seeds them); on the others it
+    /// works the frontier the lock holder seeded.
+    pub async fn begin_joining_run(
+        &self,
+        url: &str,
+        run: &RunInfo,
+        sites: &[String],
+    ) -> Result<RunLease, ArchiveError> {
+        self.begin_run_with(url, run, sites, true).await
+    }
+
+    async fn begin_run_with(
+        &self,
+        url: &str,
+        run: &RunInfo,
+        locks: &[String],
+        join: bool,
+    ) -> Result<RunLease, ArchiveError> {
         let mut conn = PgConnection::connect(url).await?;
+        let mut held = Vec::new();
         for site in locks {
-            if !try_lock_site(&mut conn, site).await? {
+            if try_lock_site(&mut conn, site).await? {
+                held.push(site.clone());
+            } else if !join {
                 conn.close().await.ok();
                 return Err(ArchiveError::LockHeld(site.clone()));
             }
         }
+        let locks = &held[..];
         let mut tx = conn.begin().await?;
         let run_id = crate::store::insert_run(&mut tx, run).await?;
         sqlx::query("SELECT pg_advisory_lock($1, $2::int)")
@@ -85,6 +112,12 @@ impl Archive {
 impl RunLease {
     pub fn run_id(&self) -> i64 {
         self.run_id
+    }
+
+    /// Whether this run holds `site`'s lock (it seeds the site); a worker that joined another
+    /// run's crawl of the site does not.
+    pub fn leads(&self, site: &str) -> bool {
+        self.locks.iter().any(|l| l == site)
     }
 
     /// Checks that this run still holds its locks. A live session holds them (they are never

@@ -67,9 +67,9 @@ pub struct NewExtraction {
     pub content: ExtractedText,
     pub metadata: Value,
     pub flags: Vec<String>,
-    /// Space-separated words of the text (segmented by the caller) for the word index. Empty
-    /// when the text is already in `texts` (segmentation is the costliest step of a
-    /// re-extraction; the same text has the same words).
+    /// Space-separated words of the text (segmented by the caller) for the word index. Empty:
+    /// not segmented here; the text is stored with `words` NULL and indexed later in a batch
+    /// ([`Archive::unindexed_texts`], the crawl's write path), or it is already in `texts`.
     pub search_words: String,
 }
 
@@ -102,6 +102,18 @@ impl ExtractedText {
 
     pub fn paragraphs(&self) -> &[String] {
         &self.paragraphs
+    }
+
+    /// The paragraphs as `texts.paragraphs` stores them: `None` when splitting the text on
+    /// blank lines gives them back (as the views do, `caiji_paragraphs()`), so a text is stored
+    /// once; the array itself when a paragraph holds a blank line or is empty.
+    pub fn stored_paragraphs(&self) -> Option<&[String]> {
+        let derivable = if self.text.is_empty() {
+            self.paragraphs.is_empty()
+        } else {
+            self.text.split("\n\n").eq(self.paragraphs.iter().map(String::as_str))
+        };
+        (!derivable).then_some(&self.paragraphs[..])
     }
 
     pub fn text(&self) -> &str {
@@ -324,12 +336,13 @@ pub(crate) async fn insert_extraction(
 ) -> Result<i64, ArchiveError> {
     let text_sha = e.content.sha256().to_vec();
     sqlx::query(
-        "INSERT INTO texts (sha256, text, paragraphs, words) VALUES ($1, $2, $3, to_tsvector('simple', $4))
+        "INSERT INTO texts (sha256, text, paragraphs, words)
+         VALUES ($1, $2, $3, CASE WHEN $4 = '' THEN NULL ELSE strip(to_tsvector('simple', $4)) END)
          ON CONFLICT (sha256) DO NOTHING",
     )
     .bind(&text_sha)
     .bind(e.text())
-    .bind(serde_json::to_value(e.content.paragraphs()).unwrap_or(Value::Array(vec![])))
+    .bind(e.content.stored_paragraphs().map(|p| serde_json::to_value(p).unwrap_or(Value::Array(vec![]))))
     .bind(&e.search_words)
     .execute(&mut **tx)
     .await?;
@@ -391,13 +404,14 @@ impl Archive {
             new_text.push(e.text());
             // Sent as JSON text and cast by Postgres: a `serde_json::Value` tree per paragraph
             // list would cost an allocation per string on the writer's side.
-            new_paragraphs.push(serde_json::to_string(e.content.paragraphs()).unwrap_or_else(|_| "[]".into()));
+            new_paragraphs
+                .push(e.content.stored_paragraphs().map(|p| serde_json::to_string(p).unwrap_or_else(|_| "[]".into())));
             new_words.push(e.search_words.as_str());
         }
         if !new_sha.is_empty() {
             sqlx::query(
                 "INSERT INTO texts (sha256, text, paragraphs, words)
-                 SELECT h, t, p::jsonb, to_tsvector('simple', w)
+                 SELECT h, t, p::jsonb, CASE WHEN w = '' THEN NULL ELSE strip(to_tsvector('simple', w)) END
                  FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[]) AS x(h, t, p, w)
                  ON CONFLICT (sha256) DO NOTHING",
             )
@@ -446,5 +460,67 @@ impl Archive {
         .await?;
         tx.commit().await?;
         Ok(r.rows_affected())
+    }
+}
+
+impl Archive {
+    /// Up to `limit` texts stored without their word index (`words` NULL: written by a crawl,
+    /// whose write path leaves indexing to a batch), as (sha256, text).
+    pub async fn unindexed_texts(&self, limit: i64) -> Result<Vec<(Vec<u8>, String)>, ArchiveError> {
+        Ok(sqlx::query_as("SELECT sha256, text FROM texts WHERE words IS NULL LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Sets the word index of texts, from their space-separated words (as
+    /// [`NewExtraction::search_words`]); lexemes only, without positions. One statement per
+    /// batch: the GIN index takes the batch in one go. Returns how many rows were set.
+    pub async fn set_text_words(&self, rows: &[(Vec<u8>, String)]) -> Result<u64, ArchiveError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let sha: Vec<&[u8]> = rows.iter().map(|(h, _)| h.as_slice()).collect();
+        let words: Vec<&str> = rows.iter().map(|(_, w)| w.as_str()).collect();
+        let mut tx = self.pool.begin().await?;
+        // Lost to a server crash, a batch is redone by the next run: no need to wait for the disk.
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+        let r = sqlx::query(
+            "UPDATE texts t SET words = strip(to_tsvector('simple', x.w))
+             FROM unnest($1::bytea[], $2::text[]) AS x(h, w)
+             WHERE t.sha256 = x.h AND t.words IS NULL",
+        )
+        .bind(&sha)
+        .bind(&words)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod paragraph_tests {
+    use super::ExtractedText;
+
+    fn owned(p: &[&str]) -> Vec<String> {
+        p.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn paragraphs_are_stored_only_when_the_text_cannot_give_them_back() {
+        // Splitting the text on blank lines gives them back: not stored.
+        for p in [&["第一段", "第二段"][..], &["一段"], &[], &["a\nb", "c"], &["a", ""]] {
+            let t = ExtractedText::new(owned(p));
+            assert_eq!(t.stored_paragraphs(), None, "{p:?}");
+            let derived: Vec<&str> = if t.text().is_empty() { vec![] } else { t.text().split("\n\n").collect() };
+            assert_eq!(derived, p.to_vec());
+        }
+        // A paragraph holding a blank line, an empty one, one ending in a line break: the join
+        // loses the boundaries, so the array is stored.
+        for p in [&["a\n\nb", "c"][..], &[""], &["a\n", "b"]] {
+            let t = ExtractedText::new(owned(p));
+            assert_eq!(t.stored_paragraphs().map(<[String]>::to_vec), Some(owned(p)), "{p:?}");
+        }
     }
 }

@@ -64,8 +64,12 @@ impl Default for FetchSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CrawlSettings {
-    /// Sites crawled at the same time (each site's hosts are fetched one request at a time).
+    /// Sites crawled at the same time.
     pub max_concurrent_sites: usize,
+    /// Hosts a site has a request in flight on at once, per worker (each host one request at a
+    /// time, paced by its interval). A site on 1,000 hosts at a 2 s interval needs 1,000 to
+    /// fetch at its politeness budget; they are futures of one task, not threads.
+    pub max_hosts_in_flight: usize,
     /// Folder of per-site files, relative to the global config file.
     pub sites_dir: PathBuf,
     /// A page's decoding, parsing and extraction (run on a worker thread, off the crawl's
@@ -75,7 +79,12 @@ pub struct CrawlSettings {
 
 impl Default for CrawlSettings {
     fn default() -> Self {
-        Self { max_concurrent_sites: 16, sites_dir: PathBuf::from("sites"), parse_timeout_secs: 60.0 }
+        Self {
+            max_concurrent_sites: 16,
+            max_hosts_in_flight: 256,
+            sites_dir: PathBuf::from("sites"),
+            parse_timeout_secs: 60.0,
+        }
     }
 }
 

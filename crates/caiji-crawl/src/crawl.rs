@@ -58,6 +58,9 @@ pub struct CrawlOptions {
     /// The run's clock for revisit schedules (which pages are due, when they are due next);
     /// `None`: now. Tests set it to replay weeks of schedules without sleeping.
     pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Join the crawl of these sites another worker is running (`caiji crawl --join`), sharing
+    /// its frontier, instead of stopping with "lock held": the run takes no site lock.
+    pub join: bool,
 }
 
 /// Per-site counts of one run.
@@ -118,9 +121,24 @@ pub async fn crawl(
     let sites = config.select_sites(&opts.sites)?;
     let names: Vec<String> = sites.iter().map(|s| s.name().to_string()).collect();
     // Cron-safe: a second crawl of a site already being crawled stops here.
-    let lease = archive.begin_run(db_url, &run_info("crawl", &opts.arguments, &names), &names).await?;
+    // A worker that joins takes the locks nobody holds (it leads those sites) and shares the
+    // others' frontier with the run holding them (claims are leases, turns are booked in the
+    // archive).
+    let info = run_info("crawl", &opts.arguments, &names);
+    let lease = if opts.join {
+        archive.begin_joining_run(db_url, &info, &names).await?
+    } else {
+        archive.begin_run(db_url, &info, &names).await?
+    };
     let run_id = lease.run_id();
     let result = run_sites(config, archive, opts, &sites, &lease).await;
+    // The run's new texts join the word index in batches, off the fetch path. A failure here
+    // loses nothing: the texts stay unindexed for the next run or `caiji index`.
+    if result.is_ok()
+        && let Err(e) = crate::index::index_texts(archive, &opts.cancel).await
+    {
+        tracing::warn!(error = %e, "word index not updated: `caiji index` will do it");
+    }
 
     let (outcome, reason, sites_counts, fatal) = match result {
         Ok(counts) => {
@@ -196,10 +214,13 @@ async fn run_sites(
     if let Some(server) = &replay {
         routes.extend(server.routes());
     }
-    let fetcher = Fetcher::with_routes(config.fetch_config(), routes).map_err(|e| (empty(), e.into()))?;
+    // Every request books its host's turn in the archive: the interval holds across workers.
+    let turns = Arc::new(ArchiveTurns { archive: archive.clone() });
+    let fetcher =
+        Fetcher::with_routes(config.fetch_config(), routes).map_err(|e| (empty(), e.into()))?.with_turns(turns);
     let names: Vec<String> = sites.iter().map(|s| s.name().to_string()).collect();
-    // Safe under the sites' locks: no live run holds these claims.
-    let resumed = archive.reset_in_progress(&names).await.map_err(|e| (empty(), e.into()))?;
+    // Claims of workers that are gone (killed, crashed) come back; live workers' stay theirs.
+    let resumed = archive.release_dead_claims(&names).await.map_err(|e| (empty(), e.into()))?;
     if resumed > 0 {
         tracing::info!(resumed, "resuming URLs left in progress by an interrupted crawl");
     }
@@ -233,6 +254,7 @@ async fn run_sites(
         started: std::time::Instant::now(),
         now: opts.now.unwrap_or_else(chrono::Utc::now),
         revisit_all: opts.revisit_all,
+        max_hosts_in_flight: config.global.crawl.max_hosts_in_flight,
     });
     let semaphore = Arc::new(Semaphore::new(config.global.crawl.max_concurrent_sites.max(1)));
     let workers = sites.iter().map(|site| {
@@ -296,6 +318,38 @@ struct RunContext<'a> {
     /// The run's clock for revisit schedules.
     now: chrono::DateTime<chrono::Utc>,
     revisit_all: bool,
+    /// Per site: hosts with a request in flight at once.
+    max_hosts_in_flight: usize,
+}
+
+/// Host turns booked in the archive (`host_turns`), shared by every worker of it.
+struct ArchiveTurns {
+    archive: Archive,
+}
+
+impl caiji_fetch::HostTurns for ArchiveTurns {
+    fn book<'a>(&'a self, host: &'a str, interval: Duration) -> caiji_fetch::TurnFuture<'a, (Duration, Duration)> {
+        Box::pin(async move {
+            // Requests reach a host up to TURN_LATE after their turns (answer delivery, timer
+            // resolution, scheduling): booked intervals carry that margin.
+            match self.archive.book_host_turn(host, interval + caiji_fetch::TURN_LATE).await {
+                Ok(booked) => booked,
+                Err(e) => {
+                    // The database will fail the run soon enough; until then, err on the polite side.
+                    tracing::warn!(host, error = %e, "cannot book a turn in the archive: waiting a full interval");
+                    (interval, Duration::ZERO)
+                }
+            }
+        })
+    }
+
+    fn pause<'a>(&'a self, host: &'a str, wait: Duration) -> caiji_fetch::TurnFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.archive.pause_host(host, wait).await {
+                tracing::warn!(host, error = %e, "cannot record a Retry-After pause in the archive");
+            }
+        })
+    }
 }
 
 impl RunContext<'_> {
@@ -331,73 +385,130 @@ pub enum Disposition {
 async fn crawl_site<'a>(ctx: &RunContext<'a>, site: &SiteConfig) -> Result<SiteCounts, (SiteCounts, CrawlError)> {
     let mut counts = SiteCounts::default();
     let name = site.name().to_string();
-    // Seeding may fetch robots.txt (a slow server): a signal must not wait for it.
-    let seeds = tokio::select! {
-        biased;
-        () = ctx.cancel.cancelled() => return Ok(counts),
-        seeds = seed_urls(ctx, site) => seeds,
+    let epoch = match ctx.archive.crawl_epoch(ctx.run_id, &name).await {
+        Ok(t) => t,
+        Err(e) => return Err((counts, e.into())),
     };
-    if let Err(e) = ctx.archive.enqueue(ctx.run_id, &name, &seeds).await {
-        return Err((counts, e.into()));
+    if ctx.lease.leads(&name) {
+        seed_site(ctx, site, &mut counts, epoch).await?;
+    } else {
+        tracing::info!(site = %name, "joining the crawl another worker leads: its frontier is shared");
     }
-    if site.revisit.is_some() || ctx.revisit_all {
-        match ctx.archive.queue_revisits(ctx.run_id, &name, ctx.now, ctx.revisit_all).await {
-            Ok(n) => {
-                counts.revisits_queued = n;
-                if n > 0 {
-                    tracing::info!(site = %name, revisits = n, "articles due for a revisit queued");
-                }
-            }
-            Err(e) => return Err((counts, e.into())),
-        }
-    }
+
+    // Hosts deferred for this run (robots.txt unavailable), and hosts with a URL in flight: no
+    // claim on them. Each in-flight URL is a future of this task (a host waits for its turn
+    // inside its own future), so 1,000 hosts are 1,000 futures, not 1,000 tasks.
     let mut deferred_hosts: Vec<String> = Vec::new();
+    let mut busy: std::collections::HashMap<String, FrontierItem> = std::collections::HashMap::new();
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    let limit = ctx.max_hosts_in_flight.max(1);
+    // Refill when this many slots are free (one claim statement serves many hosts).
+    let refill_at = (limit / 16).max(1);
+    let mut exhausted = false;
+    let mut budget_left = true;
     loop {
-        if ctx.cancel.is_cancelled() {
-            break;
-        }
-        if !ctx.take_budget() {
-            tracing::info!(site = %name, "page budget reached");
-            break;
-        }
-        // Never claim without the site's lock (it dies with a database restart).
-        if let Err(e) = ctx.lease.verify().await {
-            return Err((counts, e.into()));
-        }
-        let item = match ctx.archive.claim_next(ctx.run_id, &name, &deferred_hosts).await {
-            Ok(Some(item)) => item,
-            Ok(None) => break,
-            Err(e) => return Err((counts, e.into())),
-        };
-        let disposition = tokio::select! {
-            biased;
-            () = ctx.cancel.cancelled() => {
-                if let Err(e) = ctx.archive.release(ctx.run_id, &item.canonical_url, "run interrupted before this URL was stored").await {
-                    tracing::warn!(url = %item.url, error = %e, "could not release an in-flight URL");
-                }
-                break;
+        let free = limit - in_flight.len();
+        if !ctx.cancel.is_cancelled() && budget_left && (free >= refill_at || in_flight.is_empty()) {
+            // Never claim without the site's lock (it dies with a database restart).
+            if let Err(e) = ctx.lease.verify().await {
+                release_all(ctx, &busy).await;
+                return Err((counts, e.into()));
             }
-            d = fetch_and_analyze(ctx, site, &item, &mut counts) => d,
+            let mut skip: Vec<String> = busy.keys().cloned().collect();
+            skip.extend(deferred_hosts.iter().cloned());
+            let items = match ctx.archive.claim_batch(ctx.run_id, &name, free, &skip).await {
+                Ok(items) => items,
+                Err(e) => {
+                    release_all(ctx, &busy).await;
+                    return Err((counts, e.into()));
+                }
+            };
+            exhausted = items.is_empty();
+            for item in items {
+                if !ctx.take_budget() {
+                    tracing::info!(site = %name, "page budget reached");
+                    budget_left = false;
+                    if let Err(e) = ctx.archive.release(ctx.run_id, &item.canonical_url, "page budget reached").await {
+                        tracing::warn!(url = %item.url, error = %e, "could not release a claimed URL");
+                    }
+                    continue;
+                }
+                busy.insert(item.host.clone(), item.clone());
+                in_flight.push(async move {
+                    let mut local = SiteCounts::default();
+                    let d = fetch_and_analyze(ctx, site, &item, &mut local).await;
+                    (item, d, local)
+                });
+            }
+        }
+        if in_flight.is_empty() {
+            // Nothing in flight and nothing to claim: the site is done for this run, unless a
+            // dead worker's claims came back meanwhile.
+            if exhausted && !ctx.cancel.is_cancelled() && budget_left {
+                match ctx.archive.release_dead_claims(std::slice::from_ref(&name)).await {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(site = %name, released = n, "claims of a worker that is gone returned to the frontier");
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err((counts, e.into())),
+                }
+                // Another worker's pages in flight may still lead to new URLs: the site is done
+                // when nobody holds a claim on it.
+                match ctx.archive.claims_in_progress(&name).await {
+                    Ok(0) => {}
+                    Ok(_) => {
+                        tokio::select! {
+                            () = ctx.cancel.cancelled() => {}
+                            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err((counts, e.into())),
+                }
+            }
+            break;
+        }
+        let next = tokio::select! {
+            biased;
+            () = ctx.cancel.cancelled() => None,
+            next = futures::StreamExt::next(&mut in_flight) => next,
         };
+        let Some((item, disposition, local)) = next else {
+            // Interrupted: every URL still in flight goes back to pending.
+            drop(in_flight);
+            release_all(ctx, &busy).await;
+            break;
+        };
+        busy.remove(&item.host);
+        counts.fetched += local.fetched;
         if let Err(e) = store_robots_fetches(ctx, &name).await {
+            drop(in_flight);
+            release_all(ctx, &busy).await;
             return Err((counts, e.into()));
         }
-        if let Disposition::Deferred { host_prefix, .. } = &disposition
-            && !deferred_hosts.contains(host_prefix)
+        if let Disposition::Deferred { .. } = &disposition
+            && !deferred_hosts.contains(&item.host)
         {
-            deferred_hosts.push(host_prefix.clone());
+            deferred_hosts.push(item.host.clone());
         }
-        match store(ctx, site, &item, disposition, &mut counts).await {
+        match store(ctx, site, &item, disposition, &mut counts, epoch).await {
             Ok(()) => {}
             Err(ArchiveError::ClaimLost(url)) => {
                 // Someone else holds this URL now: only possible if our lock was lost. The
                 // check decides whether the run may go on.
                 tracing::warn!(url = %url, "claim taken over by another run: this fetch is not stored");
                 if let Err(e) = ctx.lease.verify().await {
+                    drop(in_flight);
+                    release_all(ctx, &busy).await;
                     return Err((counts, e.into()));
                 }
             }
-            Err(e) => return Err((counts, e.into())),
+            Err(e) => {
+                drop(in_flight);
+                release_all(ctx, &busy).await;
+                return Err((counts, e.into()));
+            }
         }
         if let Some(bar) = &ctx.progress {
             let settled = ctx.settled.fetch_add(1, Ordering::Relaxed) + 1;
@@ -410,6 +521,51 @@ async fn crawl_site<'a>(ctx: &RunContext<'a>, site: &SiteConfig) -> Result<SiteC
         }
     }
     Ok(counts)
+}
+
+/// Queues a site's seeds (start URLs, sitemaps, feeds, robots.txt's sitemaps) and the articles
+/// due for a revisit: done by the worker that holds the site's lock.
+async fn seed_site(
+    ctx: &RunContext<'_>,
+    site: &SiteConfig,
+    counts: &mut SiteCounts,
+    epoch: chrono::DateTime<chrono::Utc>,
+) -> Result<(), (SiteCounts, CrawlError)> {
+    let name = site.name().to_string();
+    // Seeding may fetch robots.txt (a slow server): a signal must not wait for it.
+    let seeds = tokio::select! {
+        biased;
+        () = ctx.cancel.cancelled() => return Ok(()),
+        seeds = seed_urls(ctx, site) => seeds,
+    };
+    if let Err(e) = ctx.archive.enqueue(ctx.run_id, &name, &seeds, epoch).await {
+        return Err((counts.clone(), e.into()));
+    }
+    if site.revisit.is_some() || ctx.revisit_all {
+        match ctx.archive.queue_revisits(ctx.run_id, &name, ctx.now, ctx.revisit_all).await {
+            Ok(n) => {
+                counts.revisits_queued = n;
+                if n > 0 {
+                    tracing::info!(site = %name, revisits = n, "articles due for a revisit queued");
+                }
+            }
+            Err(e) => return Err((counts.clone(), e.into())),
+        }
+    }
+    Ok(())
+}
+
+/// Gives back the URLs still in flight (interrupted run, fatal error): pending again for the
+/// next run or another worker. Best effort: a URL not released is returned by
+/// [`Archive::release_dead_claims`] once this run is over.
+async fn release_all(ctx: &RunContext<'_>, busy: &std::collections::HashMap<String, FrontierItem>) {
+    for item in busy.values() {
+        if let Err(e) =
+            ctx.archive.release(ctx.run_id, &item.canonical_url, "run stopped before this URL was stored").await
+        {
+            tracing::warn!(url = %item.url, error = %e, "could not release an in-flight URL");
+        }
+    }
 }
 
 /// Start URLs and sitemaps from the site file, plus sitemaps its robots.txt names.
@@ -740,7 +896,10 @@ fn dispose(site: &SiteConfig, item: &FrontierItem, run_id: i64, fetched: Fetched
         Outcome::RedirectOffSite | Outcome::AddressRefused => FrontierState::Refused,
         _ => FrontierState::Failed,
     };
-    let extraction = analysis.record.map(|r| Box::new(to_new_extraction(r, site, run_id)));
+    let extraction = analysis
+        .record
+        // Not segmented here: the text's word index is built in a batch when the run ends.
+        .map(|r| Box::new(to_new_extraction_without_words(r, site.extractor_config_hash(), run_id)));
     let content_type = fetched.header("content-type").map(str::to_string);
     let capture = to_new_capture(&fetched, site, &item.canonical_url, run_id, content_type, analysis.decoded.as_ref());
     let mut discovered: Vec<NewUrl> = Vec::new();
@@ -780,6 +939,7 @@ async fn store(
     item: &FrontierItem,
     disposition: Disposition,
     counts: &mut SiteCounts,
+    epoch: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), ArchiveError> {
     match disposition {
         Disposition::Settled { state, reason } => {
@@ -797,7 +957,7 @@ async fn store(
         }
         Disposition::Captured { capture, extraction, state, discovered, note, visit } => {
             if !discovered.is_empty() {
-                counts.discovered += ctx.archive.enqueue(ctx.run_id, site.name(), &discovered).await?;
+                counts.discovered += ctx.archive.enqueue(ctx.run_id, site.name(), &discovered, epoch).await?;
             }
             // No lock check here: the claim fence inside `store_capture` refuses the write if
             // another run took the URL, and the caller then checks the lock (one round trip

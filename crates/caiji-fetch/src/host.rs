@@ -25,9 +25,13 @@ pub(crate) struct HostState {
 impl HostState {
     pub(crate) async fn load(fetcher: &Fetcher, url: &Url) -> Self {
         let cfg = fetcher.config();
-        let robots = if cfg.obey_robots { fetch_robots(fetcher, url).await } else { RobotsRules::AllowAll };
         let host = url.host_str().unwrap_or_default();
         let base = cfg.host_intervals.get(host).copied().unwrap_or(cfg.min_interval);
+        let robots = if cfg.obey_robots {
+            fetch_robots(fetcher, url, base.max(Duration::from_millis(1))).await
+        } else {
+            RobotsRules::AllowAll
+        };
         let crawl_delay = robots
             .crawl_delay()
             .filter(|d| d.is_finite() && *d > 0.0)
@@ -40,8 +44,12 @@ impl HostState {
             .allow_burst(NonZeroU32::MIN);
         let limiter = RateLimiter::direct(quota);
         if cfg.obey_robots {
-            // The robots.txt request was this host's first: the next one waits a full interval.
+            // The robots.txt request was this host's first: the next one waits a full interval
+            // (its Crawl-delay now known), here and for every worker sharing the host's turns.
             let _ = limiter.check();
+            if let Some(turns) = &fetcher.turns {
+                turns.pause(&host_key(url), interval + crate::TURN_LATE).await;
+            }
         }
         Self { robots, interval, limiter, paused_until: Mutex::new(None) }
     }
@@ -72,6 +80,12 @@ impl HostState {
 
     /// Waits out a `Retry-After` pause, then the rate limiter.
     pub(crate) async fn wait_turn(&self) {
+        self.wait_pause().await;
+        self.limiter.until_ready().await;
+    }
+
+    /// Waits out a `Retry-After` pause.
+    pub(crate) async fn wait_pause(&self) {
         loop {
             let until = *self.paused_until.lock().await;
             match until {
@@ -79,7 +93,6 @@ impl HostState {
                 _ => break,
             }
         }
-        self.limiter.until_ready().await;
     }
 
     pub(crate) async fn pause_for(&self, wait: Duration) {
@@ -94,7 +107,7 @@ impl HostState {
 /// Fetches and parses a host's robots.txt (RFC 9309): redirects followed up to five hops,
 /// 4xx = no rules, 5xx or unreachable = unavailable (the host is deferred, not refused). The
 /// fetch itself is recorded like a page's, for the archive.
-async fn fetch_robots(fetcher: &Fetcher, url: &Url) -> RobotsRules {
+async fn fetch_robots(fetcher: &Fetcher, url: &Url, interval: Duration) -> RobotsRules {
     let mut robots_url = url.clone();
     robots_url.set_path("/robots.txt");
     robots_url.set_query(None);
@@ -113,7 +126,7 @@ async fn fetch_robots(fetcher: &Fetcher, url: &Url) -> RobotsRules {
         fetched_at: chrono::Utc::now(),
         duration: Duration::ZERO,
     };
-    let rules = robots_exchange(fetcher, &mut robots_url, &mut record).await;
+    let rules = robots_exchange(fetcher, &mut robots_url, &mut record, interval).await;
     record.duration = started.elapsed();
     if record.status.is_some() || !matches!(rules, RobotsRules::Refused(_)) {
         fetcher.record_robots_fetch(record);
@@ -121,7 +134,12 @@ async fn fetch_robots(fetcher: &Fetcher, url: &Url) -> RobotsRules {
     rules
 }
 
-async fn robots_exchange(fetcher: &Fetcher, robots_url: &mut Url, record: &mut Fetched) -> RobotsRules {
+async fn robots_exchange(
+    fetcher: &Fetcher,
+    robots_url: &mut Url,
+    record: &mut Fetched,
+    interval: Duration,
+) -> RobotsRules {
     for _ in 0..=ROBOTS_MAX_REDIRECTS {
         if let Some(why) = fetcher.address_refusal(robots_url) {
             record.outcome = Outcome::AddressRefused;
@@ -138,6 +156,8 @@ async fn robots_exchange(fetcher: &Fetcher, robots_url: &mut Url, record: &mut F
                 return RobotsRules::Refused(msg);
             }
         };
+        // A request like any other: other workers' turns on this host count.
+        fetcher.shared_turn(robots_url, interval).await;
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {

@@ -201,6 +201,31 @@ impl Fetched {
     }
 }
 
+/// How late a shared turn may be taken (the booking's round trip, or waking up after the turn)
+/// before it is let go and another booked. [`HostTurns`] implementations book this much more
+/// than the interval, so requests on turns taken in time reach the host at least the interval
+/// apart whichever worker sends them.
+pub const TURN_LATE: Duration = Duration::from_millis(10);
+
+/// A boxed future, for [`HostTurns`]' methods.
+pub type TurnFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Where the turns of a host are booked when several workers (processes, machines) fetch from
+/// it: every request to a host, robots.txt and redirects included, books a turn first and waits
+/// for it. caiji's crawl books them in PostgreSQL (`host_turns`), so a host's interval holds
+/// across all workers of an archive; without it, the fetcher's own per-host limiter is the only
+/// pacing (one process).
+pub trait HostTurns: Send + Sync {
+    /// Books the next request to `host` (`scheme://host[:port]`) at least `interval` after the
+    /// previous one booked by anyone; returns how long to wait until then, and how long the
+    /// booking's own round trip took (the uncertainty of that wait). Implementations add
+    /// [`TURN_LATE`] to the interval they book, so a turn taken up to that late still keeps the
+    /// interval.
+    fn book<'a>(&'a self, host: &'a str, interval: Duration) -> TurnFuture<'a, (Duration, Duration)>;
+    /// No request to `host` by anyone for `wait` from now (a `Retry-After`).
+    fn pause<'a>(&'a self, host: &'a str, wait: Duration) -> TurnFuture<'a, ()>;
+}
+
 /// The fetcher for one crawl run.
 pub struct Fetcher {
     client: reqwest::Client,
@@ -210,6 +235,8 @@ pub struct Fetcher {
     hosts: Mutex<HashMap<String, Arc<OnceCell<Arc<HostState>>>>>,
     /// robots.txt fetches not yet taken by the caller (to be archived).
     robots_fetches: std::sync::Mutex<Vec<Fetched>>,
+    /// Turns shared with other workers, when there are any.
+    turns: Option<Arc<dyn HostTurns>>,
 }
 
 impl Fetcher {
@@ -236,7 +263,40 @@ impl Fetcher {
             .deflate(true)
             .brotli(true)
             .build()?;
-        Ok(Self { client, config, routes, hosts: Mutex::new(HashMap::new()), robots_fetches: Default::default() })
+        Ok(Self {
+            client,
+            config,
+            routes,
+            hosts: Mutex::new(HashMap::new()),
+            robots_fetches: Default::default(),
+            turns: None,
+        })
+    }
+
+    /// Books every request's turn with `turns` too (shared with other workers), on top of this
+    /// fetcher's own per-host limiter.
+    pub fn with_turns(mut self, turns: Arc<dyn HostTurns>) -> Self {
+        self.turns = Some(turns);
+        self
+    }
+
+    /// Waits for a turn of `url`'s host booked with the shared [`HostTurns`], if any. A turn
+    /// is only good when the request goes out on it: if the booking's answer came late (a
+    /// loaded machine) or the wake-up did, the request could reach the host too close to the
+    /// next worker's turn, so the turn is let go and another booked.
+    pub(crate) async fn shared_turn(&self, url: &Url, interval: Duration) {
+        let Some(turns) = &self.turns else { return };
+        let key = host_key(url);
+        for _ in 0..5 {
+            let (wait, round_trip) = turns.book(&key, interval).await;
+            let answered = Instant::now();
+            let turn = answered + wait;
+            tokio::time::sleep_until(turn.into()).await;
+            if round_trip <= TURN_LATE && Instant::now() - turn <= TURN_LATE {
+                return;
+            }
+            tracing::debug!(host = %key, "turn missed (late answer or wake-up): booking another");
+        }
     }
 
     /// The robots.txt fetches made since the last call (each one a complete record, as for a
@@ -408,7 +468,14 @@ impl Fetcher {
                 out.redirect_chain = chain;
                 return out;
             }
-            host.wait_turn().await;
+            // Shared turns cover this process's requests too: one clock, not two (a limiter
+            // permit taken at another moment than the booked turn would shift the request).
+            if self.turns.is_some() {
+                host.wait_pause().await;
+                self.shared_turn(&current, host.interval).await;
+            } else {
+                host.wait_turn().await;
+            }
             let request = match self.request(&current) {
                 Ok(mut r) => {
                     if let Some(etag) = &if_none_match {
@@ -496,6 +563,9 @@ impl Fetcher {
                 // Pause the host now, before the caller's retry, so no other task of this
                 // host sneaks a request in.
                 host.pause_for(ra.min(self.config.max_retry_after)).await;
+                if let Some(turns) = &self.turns {
+                    turns.pause(&host_key(&current), ra.min(self.config.max_retry_after)).await;
+                }
             }
             match self.read_body(response).await {
                 Ok(body) => match content::decode(&out.headers, body, self.config.max_body_bytes) {

@@ -92,6 +92,9 @@ enum Command {
     Diff(DiffArgs),
     /// Run a read-only SQL query against the archive.
     Sql(SqlArgs),
+    /// Add to the word index (`texts.words`) the texts stored without it. A crawl indexes its
+    /// own new texts when it ends; this does those a killed or failed run left.
+    Index,
     /// Validate the configuration and every site file, resolve the start URLs' hosts (and say
     /// which a live crawl would refuse); fetches nothing. Exit 0 all good, 1 warnings, 2 errors.
     Check {
@@ -246,6 +249,11 @@ struct CrawlArgs {
     /// the server gave validators), due or not, whatever the sites' `revisit_after`.
     #[arg(long)]
     revisit_all: bool,
+    /// Join the crawl another worker is running on these sites (this machine or another, same
+    /// archive) instead of exiting 3: the workers share the frontier (claims are leases), and
+    /// each host's interval holds across all of them (turns booked in the archive).
+    #[arg(long)]
+    join: bool,
 }
 
 #[derive(Subcommand)]
@@ -309,6 +317,7 @@ async fn run(cli: Cli) -> u8 {
             let arguments = serde_json::json!({
                 "command": "crawl", "sites": args.sites, "max_pages": args.max_pages,
                 "replay": args.replay, "crawl_delay_cap": args.crawl_delay_cap, "min_interval_ms": args.min_interval_ms,
+                "join": args.join,
             });
             let mut config = match load_config(&cli.config) {
                 Ok(c) => c,
@@ -334,6 +343,7 @@ async fn run(cli: Cli) -> u8 {
                 cancel: Default::default(),
                 revisit_all: args.revisit_all,
                 now: None,
+                join: args.join,
             };
             let signal = stop_on_signals(&opts.cancel);
             match crawl(&config, &opts).await {
@@ -365,6 +375,7 @@ async fn run(cli: Cli) -> u8 {
                 cancel: Default::default(),
                 revisit_all: false,
                 now: None,
+                join: false,
             };
             let signal = stop_on_signals(&opts.cancel);
             let code = match crawl(&config, &opts).await {
@@ -446,6 +457,26 @@ async fn run(cli: Cli) -> u8 {
             Ok(()) => exit::DONE,
             Err(e) => report(&e),
         },
+        Command::Index => {
+            let cancel = caiji_crawl::CancellationToken::new();
+            let signal = stop_on_signals(&cancel);
+            let result = async {
+                let config = load_config(&cli.config)?;
+                let (archive, _) = DatabaseTarget::from_config(&config)?.open_existing().await?;
+                Ok::<_, CrawlError>(caiji_crawl::index::index_texts(&archive, &cancel).await?)
+            }
+            .await;
+            match result {
+                Ok(n) => {
+                    tracing::info!(texts = n, "word index up to date");
+                    match signal.load(std::sync::atomic::Ordering::SeqCst) {
+                        0 => exit::DONE,
+                        code => code,
+                    }
+                }
+                Err(e) => report(&e),
+            }
+        }
         Command::Sql(args) => match sql(&cli.config, args).await {
             Ok(()) => exit::DONE,
             Err(e) => report(&e),

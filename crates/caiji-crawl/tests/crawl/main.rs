@@ -13,3 +13,4 @@ mod sixth_site;
 mod unattended;
 mod warc;
 mod web;
+mod workers;

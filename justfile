@@ -63,3 +63,9 @@ bench-revisit n="1000" pct="5":
 # re-extraction of a generated 100,000-capture archive vs extraction alone (N=... to change)
 bench-rerun:
     scripts/bench-rerun.sh
+
+# caiji (1 and 2 workers) against Scrapy on a generated loopback web of H hosts, H:INTERVAL_MS
+# pairs (default 10:200 200:200 1000:2000): pages/s, efficiency, RSS, CPU per page (caiji,
+# PostgreSQL), politeness gaps from the server's log, database bytes per page
+bench-crawl *cases:
+    scripts/bench-crawl.sh {{cases}}

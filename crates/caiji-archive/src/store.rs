@@ -168,6 +168,10 @@ impl Archive {
         settle: Option<Settle>,
     ) -> Result<i64, ArchiveError> {
         let mut tx = self.pool.begin().await?;
+        // The capture and its frontier row commit together: a commit lost to a server crash
+        // (never to a caiji crash) loses both, and the URL is fetched again. Not waiting for the
+        // disk on each page keeps the crawl's pace off the fsync.
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
         if let Some(s) = &settle {
             // First, so the row is locked for the transaction: a concurrent reset waits for it.
             let claimed = sqlx::query(

@@ -4,6 +4,7 @@
 
 mod generate;
 mod revisit;
+mod web;
 
 // Parsing allocates and frees many small nodes per page: mimalloc makes extraction about 6%
 // faster than glibc malloc (`just bench-extract`). Library crates leave the choice to binaries.
@@ -19,6 +20,27 @@ use caiji_extract::{Extractor, extract_bytes};
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
+        Some("web") => {
+            let usage = "usage: caiji-bench web HOSTS PORT LOG";
+            let hosts: usize = args.get(2).context(usage)?.parse()?;
+            let port: u16 = args.get(3).context(usage)?.parse()?;
+            let log = args.get(4).context(usage)?.clone();
+            tokio::runtime::Runtime::new()?.block_on(web::serve(hosts, port, &log))
+        }
+        Some("gaps") => {
+            let usage = "usage: caiji-bench gaps LOG INTERVAL_MS";
+            web::gaps(args.get(2).context(usage)?, args.get(3).context(usage)?.parse()?)
+        }
+        Some("web-hosts") => {
+            // caiji-bench web-hosts HOSTS PORT: the hosts as `ip:port`, one per line.
+            let hosts: usize = args.get(2).context("HOSTS")?.parse()?;
+            let port: u16 = args.get(3).context("PORT")?.parse()?;
+            #[allow(clippy::print_stdout)]
+            for i in 0..hosts {
+                println!("{}:{port}", web::host_ip(i));
+            }
+            Ok(())
+        }
         Some("gen-archive") => {
             // caiji-bench gen-archive CLUSTER_DIR DB N FIXTURES: prints the database URL.
             let usage = "usage: caiji-bench gen-archive CLUSTER_DIR DB N FIXTURES_DIR";

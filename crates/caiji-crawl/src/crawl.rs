@@ -90,6 +90,25 @@ pub struct SiteCounts {
     pub changed: u64,
 }
 
+impl SiteCounts {
+    /// Adds another tally (one URL's) to this one.
+    pub fn add(&mut self, o: &SiteCounts) {
+        self.fetched += o.fetched;
+        self.ok += o.ok;
+        self.gone += o.gone;
+        self.failed += o.failed;
+        self.disallowed += o.disallowed;
+        self.refused += o.refused;
+        self.deferred += o.deferred;
+        self.articles += o.articles;
+        self.extracted += o.extracted;
+        self.discovered += o.discovered;
+        self.revisits_queued += o.revisits_queued;
+        self.unchanged += o.unchanged;
+        self.changed += o.changed;
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CrawlSummary {
     pub run_id: i64,
@@ -240,7 +259,6 @@ async fn run_sites(
         archive: archive.clone(),
         fetcher,
         registry: Registry::default(),
-        lease,
         run_id: lease.run_id(),
         budget: opts.max_pages,
         fetched: AtomicU64::new(0),
@@ -264,7 +282,7 @@ async fn run_sites(
         async move {
             let _permit = semaphore.acquire().await;
             let name = site.name().to_string();
-            let result = crawl_site(&ctx, &site).await;
+            let result = crawl_site(&ctx, lease, &site).await;
             (name, result)
         }
     });
@@ -296,11 +314,10 @@ async fn run_sites(
     }
 }
 
-struct RunContext<'a> {
+struct RunContext {
     archive: Archive,
     fetcher: Fetcher,
     registry: Registry,
-    lease: &'a RunLease,
     run_id: i64,
     budget: Option<u64>,
     fetched: AtomicU64,
@@ -352,7 +369,7 @@ impl caiji_fetch::HostTurns for ArchiveTurns {
     }
 }
 
-impl RunContext<'_> {
+impl RunContext {
     /// Takes one fetch from the run's `--max-pages` budget.
     fn take_budget(&self) -> bool {
         let n = self.fetched.fetch_add(1, Ordering::SeqCst);
@@ -382,14 +399,18 @@ pub enum Disposition {
     Deferred { host_prefix: String, reason: String },
 }
 
-async fn crawl_site<'a>(ctx: &RunContext<'a>, site: &SiteConfig) -> Result<SiteCounts, (SiteCounts, CrawlError)> {
+async fn crawl_site(
+    ctx: &Arc<RunContext>,
+    lease: &RunLease,
+    site: &SiteConfig,
+) -> Result<SiteCounts, (SiteCounts, CrawlError)> {
     let mut counts = SiteCounts::default();
     let name = site.name().to_string();
     let epoch = match ctx.archive.crawl_epoch(ctx.run_id, &name).await {
         Ok(t) => t,
         Err(e) => return Err((counts, e.into())),
     };
-    if ctx.lease.leads(&name) {
+    if lease.leads(&name) {
         seed_site(ctx, site, &mut counts, epoch).await?;
     } else {
         tracing::info!(site = %name, "joining the crawl another worker leads: its frontier is shared");
@@ -400,7 +421,11 @@ async fn crawl_site<'a>(ctx: &RunContext<'a>, site: &SiteConfig) -> Result<SiteC
     // inside its own future), so 1,000 hosts are 1,000 futures, not 1,000 tasks.
     let mut deferred_hosts: Vec<String> = Vec::new();
     let mut busy: std::collections::HashMap<String, FrontierItem> = std::collections::HashMap::new();
-    let mut in_flight = futures::stream::FuturesUnordered::new();
+    // Each URL in flight is a task of its own: it books its host's turn and sends on time
+    // whatever this loop is waiting for (a store, a claim). Dropped, the set aborts them.
+    let mut in_flight: tokio::task::JoinSet<Settled> = tokio::task::JoinSet::new();
+    let mut hosts_by_task: std::collections::HashMap<tokio::task::Id, String> = std::collections::HashMap::new();
+    let shared_site = Arc::new(site.clone());
     let limit = ctx.max_hosts_in_flight.max(1);
     // Refill when this many slots are free (one claim statement serves many hosts).
     let refill_at = (limit / 16).max(1);
@@ -410,7 +435,7 @@ async fn crawl_site<'a>(ctx: &RunContext<'a>, site: &SiteConfig) -> Result<SiteC
         let free = limit - in_flight.len();
         if !ctx.cancel.is_cancelled() && budget_left && (free >= refill_at || in_flight.is_empty()) {
             // Never claim without the site's lock (it dies with a database restart).
-            if let Err(e) = ctx.lease.verify().await {
+            if let Err(e) = lease.verify().await {
                 release_all(ctx, &busy).await;
                 return Err((counts, e.into()));
             }
@@ -434,11 +459,21 @@ async fn crawl_site<'a>(ctx: &RunContext<'a>, site: &SiteConfig) -> Result<SiteC
                     continue;
                 }
                 busy.insert(item.host.clone(), item.clone());
-                in_flight.push(async move {
-                    let mut local = SiteCounts::default();
-                    let d = fetch_and_analyze(ctx, site, &item, &mut local).await;
-                    (item, d, local)
+                let host = item.host.clone();
+                let (task_ctx, task_site) = (ctx.clone(), shared_site.clone());
+                let handle = in_flight.spawn(async move {
+                    // All four stages in the task: stores run side by side on the pool's
+                    // connections, not one after another in the claiming loop.
+                    let mut counts = SiteCounts::default();
+                    let d = fetch_and_analyze(&task_ctx, &task_site, &item, &mut counts).await;
+                    let deferred = matches!(d, Disposition::Deferred { .. });
+                    let stored = match store_robots_fetches(&task_ctx, task_site.name()).await {
+                        Ok(()) => store(&task_ctx, &task_site, &item, d, &mut counts, epoch).await,
+                        Err(e) => Err(e),
+                    };
+                    Settled { item, deferred, stored, counts }
                 });
+                hosts_by_task.insert(handle.id(), host);
             }
         }
         if in_flight.is_empty() {
@@ -472,40 +507,52 @@ async fn crawl_site<'a>(ctx: &RunContext<'a>, site: &SiteConfig) -> Result<SiteC
         let next = tokio::select! {
             biased;
             () = ctx.cancel.cancelled() => None,
-            next = futures::StreamExt::next(&mut in_flight) => next,
+            next = in_flight.join_next_with_id() => next,
         };
-        let Some((item, disposition, local)) = next else {
-            // Interrupted: every URL still in flight goes back to pending.
-            drop(in_flight);
-            release_all(ctx, &busy).await;
-            break;
+        let Settled { item, deferred, stored, counts: local } = match next {
+            Some(Ok((id, done))) => {
+                hosts_by_task.remove(&id);
+                done
+            }
+            Some(Err(e)) => {
+                // A task that panicked (a bug, never an input's fault by design): its URL goes
+                // back to pending, its host is free again, the crawl goes on.
+                if let Some(host) = hosts_by_task.remove(&e.id())
+                    && let Some(item) = busy.remove(&host)
+                {
+                    tracing::error!(url = %item.url, error = %e, "fetch task failed: URL released");
+                    if let Err(e) = ctx.archive.release(ctx.run_id, &item.canonical_url, "fetch task failed").await {
+                        tracing::warn!(url = %item.url, error = %e, "could not release a URL");
+                    }
+                }
+                continue;
+            }
+            None => {
+                // Interrupted: every URL still in flight goes back to pending.
+                in_flight.abort_all();
+                release_all(ctx, &busy).await;
+                break;
+            }
         };
         busy.remove(&item.host);
-        counts.fetched += local.fetched;
-        if let Err(e) = store_robots_fetches(ctx, &name).await {
-            drop(in_flight);
-            release_all(ctx, &busy).await;
-            return Err((counts, e.into()));
-        }
-        if let Disposition::Deferred { .. } = &disposition
-            && !deferred_hosts.contains(&item.host)
-        {
+        counts.add(&local);
+        if deferred && !deferred_hosts.contains(&item.host) {
             deferred_hosts.push(item.host.clone());
         }
-        match store(ctx, site, &item, disposition, &mut counts, epoch).await {
+        match stored {
             Ok(()) => {}
             Err(ArchiveError::ClaimLost(url)) => {
                 // Someone else holds this URL now: only possible if our lock was lost. The
                 // check decides whether the run may go on.
                 tracing::warn!(url = %url, "claim taken over by another run: this fetch is not stored");
-                if let Err(e) = ctx.lease.verify().await {
-                    drop(in_flight);
+                if let Err(e) = lease.verify().await {
+                    in_flight.abort_all();
                     release_all(ctx, &busy).await;
                     return Err((counts, e.into()));
                 }
             }
             Err(e) => {
-                drop(in_flight);
+                in_flight.abort_all();
                 release_all(ctx, &busy).await;
                 return Err((counts, e.into()));
             }
@@ -526,7 +573,7 @@ async fn crawl_site<'a>(ctx: &RunContext<'a>, site: &SiteConfig) -> Result<SiteC
 /// Queues a site's seeds (start URLs, sitemaps, feeds, robots.txt's sitemaps) and the articles
 /// due for a revisit: done by the worker that holds the site's lock.
 async fn seed_site(
-    ctx: &RunContext<'_>,
+    ctx: &RunContext,
     site: &SiteConfig,
     counts: &mut SiteCounts,
     epoch: chrono::DateTime<chrono::Utc>,
@@ -555,10 +602,20 @@ async fn seed_site(
     Ok(())
 }
 
+/// What a URL's task comes back with.
+struct Settled {
+    item: FrontierItem,
+    /// Its host was deferred (robots.txt unavailable): no more claims on it this run.
+    deferred: bool,
+    /// The store stage's result.
+    stored: Result<(), ArchiveError>,
+    counts: SiteCounts,
+}
+
 /// Gives back the URLs still in flight (interrupted run, fatal error): pending again for the
 /// next run or another worker. Best effort: a URL not released is returned by
 /// [`Archive::release_dead_claims`] once this run is over.
-async fn release_all(ctx: &RunContext<'_>, busy: &std::collections::HashMap<String, FrontierItem>) {
+async fn release_all(ctx: &RunContext, busy: &std::collections::HashMap<String, FrontierItem>) {
     for item in busy.values() {
         if let Err(e) =
             ctx.archive.release(ctx.run_id, &item.canonical_url, "run stopped before this URL was stored").await
@@ -569,7 +626,7 @@ async fn release_all(ctx: &RunContext<'_>, busy: &std::collections::HashMap<Stri
 }
 
 /// Start URLs and sitemaps from the site file, plus sitemaps its robots.txt names.
-async fn seed_urls(ctx: &RunContext<'_>, site: &SiteConfig) -> Vec<NewUrl> {
+async fn seed_urls(ctx: &RunContext, site: &SiteConfig) -> Vec<NewUrl> {
     let mut out: Vec<NewUrl> = Vec::new();
     let mut push = |raw: &str, kind: UrlKind| {
         if let Ok(u) = Url::parse(raw)
@@ -607,7 +664,7 @@ async fn seed_urls(ctx: &RunContext<'_>, site: &SiteConfig) -> Vec<NewUrl> {
 
 /// Stages 1 to 3: fetch, analyze, dispose.
 async fn fetch_and_analyze(
-    ctx: &RunContext<'_>,
+    ctx: &RunContext,
     site: &SiteConfig,
     item: &FrontierItem,
     counts: &mut SiteCounts,
@@ -845,7 +902,7 @@ const MAX_SITEMAP_DEPTH: i16 = 2;
 /// Runs [`analyze`] on a blocking-pool thread (at most one per core), giving up after the
 /// configured time: the crawl's scheduler threads only ever wait on I/O.
 async fn analyze_off_thread(
-    ctx: &RunContext<'_>,
+    ctx: &RunContext,
     kind: UrlKind,
     extractor: Option<&'static dyn Extractor>,
     fetched: Fetched,
@@ -934,7 +991,7 @@ fn dispose(site: &SiteConfig, item: &FrontierItem, run_id: i64, fetched: Fetched
 
 /// Stage 4: one transaction per URL, fenced by the run's claim.
 async fn store(
-    ctx: &RunContext<'_>,
+    ctx: &RunContext,
     site: &SiteConfig,
     item: &FrontierItem,
     disposition: Disposition,
@@ -1009,7 +1066,7 @@ async fn store(
 }
 
 /// Archives the robots.txt fetches made so far, each under the site owning its host.
-async fn store_robots_fetches(ctx: &RunContext<'_>, default_site: &str) -> Result<(), ArchiveError> {
+async fn store_robots_fetches(ctx: &RunContext, default_site: &str) -> Result<(), ArchiveError> {
     for f in ctx.fetcher.take_robots_fetches() {
         let site = ctx.all_sites.iter().find(|s| s.owns_url(&f.url)).map(|s| s.name()).unwrap_or(default_site);
         let canonical = canon::canonicalize(&f.url).map(|u| u.to_string()).unwrap_or_else(|| f.url.to_string());

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# caiji against Scrapy on a generated loopback web (crates/caiji-bench/src/web.rs): H hosts,
+# each 5 list pages + 40 articles of ~20 KB Chinese HTML (half GBK), every host limited to one
+# request per INTERVAL ms. For each (H, INTERVAL): caiji (1 worker), caiji (2 workers: one
+# `crawl`, one `crawl --join`), Scrapy (DOWNLOAD_DELAY, CONCURRENT_REQUESTS_PER_DOMAIN = 1,
+# robots obeyed, raw bodies to a JSONL feed). Reports pages/s, efficiency (pages/s over
+# H × 1000/INTERVAL), peak RSS, CPU per page for caiji and for PostgreSQL separately, gaps under
+# the interval from the server's log, database bytes per page. Each caiji run gets a fresh
+# private cluster (its CPU read from /proc). Prints the machine's load.
+#
+# Usage: scripts/bench-crawl.sh [H:INTERVAL_MS ...]   (default: 10:200 200:200 1000:2000)
+# SKIP_SCRAPY=1 skips Scrapy; results go to target/bench-crawl/results.jsonl too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=(10:200 200:200 1000:2000)
+cargo build -q --release -p caiji -p caiji-bench
+caiji=$PWD/target/release/caiji
+bench=$PWD/target/release/caiji-bench
+work=$PWD/target/bench-crawl
+mkdir -p "$work"
+results=$work/results.jsonl
+: > "$results"
+venv=$PWD/target/crawl-venv
+if [ -z "${SKIP_SCRAPY:-}" ] && ! "$venv/bin/python" -c 'import scrapy' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q scrapy
+fi
+ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
+port=18080
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+
+# CPU seconds of a PostgreSQL cluster: the postmaster, its live children, and its reaped ones.
+pg_cpu() {
+  local pm=$1 tck
+  tck=$(getconf CLK_TCK)
+  { cat "/proc/$pm/stat"; for c in $(pgrep -P "$pm"); do cat "/proc/$c/stat" 2>/dev/null || true; done; } |
+    awk -v pm="$pm" -v t="$tck" '{ sub(/^[0-9]+ \(.*\) /, ""); s += $12 + $13; if (NR == 1) s += $14 + $15 } END { printf "%.3f", s / t }'
+}
+
+start_web() { # hosts log
+  "$bench" web "$1" "$port" "$2" 2>/dev/null &
+  web_pid=$!
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "http://$("$bench" web-hosts "$1" "$port" | tail -1)/robots.txt" && return 0
+    sleep 0.1
+  done
+  echo "web server did not start" >&2; exit 1
+}
+stop_web() { kill -TERM "$web_pid"; wait "$web_pid" 2>/dev/null || true; }
+
+caiji_config() { # dir hosts interval
+  local dir=$1 h=$2 interval=$3
+  mkdir -p "$dir/sites"
+  cat > "$dir/caiji.toml" <<TOML
+[database]
+data_dir = "pg"
+[fetch]
+min_interval_ms = $interval
+allow_private_addresses = true
+max_retries = 1
+[crawl]
+max_concurrent_sites = 1
+max_hosts_in_flight = $h
+TOML
+  "$bench" web-hosts "$h" "$port" > "$dir/hosts.txt"
+  {
+    echo 'name = "bench"'
+    echo "hosts = [$(sed 's/.*/"&"/' "$dir/hosts.txt" | paste -sd,)]"
+    echo "start_urls = [$(sed 's|.*|"http://&/list/1.html"|' "$dir/hosts.txt" | paste -sd,)]"
+    echo "follow = ['/list/\\d+\\.html\$']"
+    echo "articles = ['/a/\\d+\\.html\$']"
+    echo 'extractor = "generic"'
+  } > "$dir/sites/bench.toml"
+}
+
+run_caiji() { # h interval workers
+  local h=$1 interval=$2 workers=$3
+  local dir=$work/caiji-$h-$interval-$workers
+  rm -rf "$dir"; caiji_config "$dir" "$h" "$interval"
+  local cfg=(--config "$dir/caiji.toml" --log-format json)
+  "$caiji" "${cfg[@]}" db start > /dev/null 2>&1
+  # Migrations applied before the clock starts; the data directory may not be under $dir
+  # (as root, a folder the postgres user cannot enter is replaced: docs in README).
+  local datadir pm
+  datadir=$("$caiji" "${cfg[@]}" sql --format json "SELECT current_setting('data_directory') AS d" | sed 's/.*"d":"\([^"]*\)".*/\1/')
+  pm=$(head -1 "$datadir/postmaster.pid")
+  start_web "$h" "$dir/server.log"
+  local pg0; pg0=$(pg_cpu "$pm")
+  local t0; t0=$(date +%s.%N)
+  /usr/bin/time -f '%e %U %S %M' -o "$dir/time1" "$caiji" "${cfg[@]}" crawl > "$dir/crawl1.jsonl" 2>&1 &
+  local p1=$!
+  if [ "$workers" = 2 ]; then
+    sleep 1
+    /usr/bin/time -f '%e %U %S %M' -o "$dir/time2" "$caiji" "${cfg[@]}" crawl --join > "$dir/crawl2.jsonl" 2>&1 &
+    wait $!  || true
+  fi
+  wait $p1 || true
+  local t1; t1=$(date +%s.%N)
+  sleep 1
+  local pg1; pg1=$(pg_cpu "$pm")
+  stop_web
+  local pages dups bytes
+  pages=$("$caiji" "${cfg[@]}" sql --format json "SELECT count(*) AS n FROM captures WHERE url NOT LIKE '%/robots.txt'" | sed 's/.*"n":\([0-9]*\).*/\1/')
+  dups=$("$caiji" "${cfg[@]}" sql --format json "SELECT count(*) AS n FROM (SELECT canonical_url FROM captures WHERE url NOT LIKE '%/robots.txt' GROUP BY 1 HAVING count(*) > 1) d" | sed 's/.*"n":\([0-9]*\).*/\1/')
+  # caiji's tables with their indexes and TOAST (the catalogs of an empty database left out).
+  bytes=$("$caiji" "${cfg[@]}" sql --format json "SELECT sum(pg_total_relation_size(c.oid))::bigint AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')" | sed 's/.*"n":\([0-9]*\).*/\1/')
+  # The same captures as WARC.gz, for the size ratio.
+  local warc=0
+  if [ "$workers" = 1 ]; then
+    rm -rf "$dir/warc"
+    "$caiji" "${cfg[@]}" export warc --out "$dir/warc" > /dev/null 2>&1 || true
+    warc=$(cat "$dir"/warc/*.warc.gz 2>/dev/null | wc -c)
+  fi
+  local gaps; gaps=$("$bench" gaps "$dir/server.log" "$interval")
+  local caiji_cpu rss
+  caiji_cpu=$(cat "$dir"/time* | awk '{ s += $2 + $3 } END { printf "%.3f", s }')
+  rss=$(cat "$dir"/time* | awk '{ if ($4 > m) m = $4 } END { print m }')
+  "$caiji" "${cfg[@]}" db stop > /dev/null 2>&1 || true
+  python3 - "$h" "$interval" "$workers" "$t0" "$t1" "$pages" "$dups" "$bytes" "$caiji_cpu" "$pg0" "$pg1" "$rss" "$gaps" "$warc" <<'PY' | tee -a "$results"
+import json, sys
+h, interval, workers, t0, t1, pages, dups, size, ccpu, pg0, pg1, rss, gaps, warc = sys.argv[1:]
+h, interval, pages = int(h), int(interval), int(pages)
+wall = float(t1) - float(t0)
+ideal = h * 1000 / interval
+pgcpu = float(pg1) - float(pg0)
+print(json.dumps({"tool": f"caiji x{workers}", "hosts": h, "interval_ms": interval, "pages": pages,
+                  "seconds": round(wall, 1), "pages_per_s": round(pages / wall, 1),
+                  "efficiency": round(pages / wall / ideal, 3), "peak_rss_mb": round(int(rss) / 1024),
+                  "cpu_ms_per_page_caiji": round(float(ccpu) * 1000 / max(pages, 1), 2),
+                  "cpu_ms_per_page_postgres": round(pgcpu * 1000 / max(pages, 1), 2),
+                  "db_bytes_per_page": int(size) // max(pages, 1), "captured_twice": int(dups),
+                  "db_over_warc_gz": round(int(size) / int(warc), 2) if int(warc) else None,
+                  "gaps": json.loads(gaps)}))
+PY
+}
+
+run_scrapy() { # h interval
+  local h=$1 interval=$2
+  local dir=$work/scrapy-$h-$interval
+  rm -rf "$dir"; mkdir -p "$dir"
+  "$bench" web-hosts "$h" "$port" > "$dir/hosts.txt"
+  start_web "$h" "$dir/server.log"
+  local t0; t0=$(date +%s.%N)
+  /usr/bin/time -f '%e %U %S %M' -o "$dir/time" "$venv/bin/scrapy" runspider bench/crawl_spider.py \
+    -a hosts_file="$dir/hosts.txt" -o "$dir/out.jsonl" -s LOG_LEVEL=WARNING -s ROBOTSTXT_OBEY=True \
+    -s DOWNLOAD_DELAY="$(python3 -c "print($interval/1000)")" -s CONCURRENT_REQUESTS_PER_DOMAIN=1 \
+    -s CONCURRENT_REQUESTS="$h" -s TELNETCONSOLE_ENABLED=False > "$dir/scrapy.log" 2>&1 || true
+  local t1; t1=$(date +%s.%N)
+  stop_web
+  local pages; pages=$(wc -l < "$dir/out.jsonl")
+  local gaps; gaps=$("$bench" gaps "$dir/server.log" "$interval")
+  python3 - "$h" "$interval" "$t0" "$t1" "$pages" "$(cat "$dir/time")" "$gaps" <<'PY' | tee -a "$results"
+import json, sys
+h, interval, t0, t1, pages, time, gaps = sys.argv[1:]
+h, interval, pages = int(h), int(interval), int(pages)
+wall = float(t1) - float(t0)
+_, user, sys_, rss = time.split()
+print(json.dumps({"tool": "scrapy", "hosts": h, "interval_ms": interval, "pages": pages,
+                  "seconds": round(wall, 1), "pages_per_s": round(pages / wall, 1),
+                  "efficiency": round(pages / wall / (h * 1000 / interval), 3), "peak_rss_mb": round(int(rss) / 1024),
+                  "cpu_ms_per_page": round((float(user) + float(sys_)) * 1000 / max(pages, 1), 2),
+                  "gaps": json.loads(gaps)}))
+PY
+}
+
+# Database size against WARC.gz on the recorded fixture sites (real pages, not generated ones).
+fixture_size() {
+  local dir=$work/fixtures
+  rm -rf "$dir"; mkdir -p "$dir"
+  cp -r config/sites "$dir/sites"
+  printf '[database]\ndata_dir = "pg"\n[fetch]\ncrawl_delay_cap_secs = 0.05\nmin_interval_ms = 20\n' > "$dir/caiji.toml"
+  local cfg=(--config "$dir/caiji.toml" --log-format json)
+  "$caiji" "${cfg[@]}" crawl --replay fixtures/sites > "$dir/crawl.jsonl" 2>&1 || true
+  "$caiji" "${cfg[@]}" export warc --out "$dir/warc" > /dev/null 2>&1 || true
+  local bytes warc pages
+  bytes=$("$caiji" "${cfg[@]}" sql --format json "SELECT sum(pg_total_relation_size(c.oid))::bigint AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')" | sed 's/.*"n":\([0-9]*\).*/\1/')
+  pages=$("$caiji" "${cfg[@]}" sql --format json "SELECT count(*) AS n FROM captures" | sed 's/.*"n":\([0-9]*\).*/\1/')
+  warc=$(cat "$dir"/warc/*.warc.gz | wc -c)
+  "$caiji" "${cfg[@]}" db stop > /dev/null 2>&1 || true
+  echo "{\"tool\": \"caiji fixtures\", \"captures\": $pages, \"db_bytes\": $bytes, \"warc_gz_bytes\": $warc, \"db_over_warc_gz\": $(python3 -c "print(round($bytes/$warc, 2))")}" | tee -a "$results"
+}
+[ -n "${SKIP_FIXTURES:-}" ] || fixture_size
+
+for c in "${cases[@]}"; do
+  h=${c%%:*}; interval=${c##*:}
+  run_caiji "$h" "$interval" 1
+  run_caiji "$h" "$interval" 2
+  [ -n "${SKIP_SCRAPY:-}" ] || run_scrapy "$h" "$interval"
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -221,33 +221,41 @@ impl Archive {
         Ok(items)
     }
 
-    /// Books the next request to `host` (`scheme://host[:port]`) for any worker of this
-    /// archive: the turn is the later of now and the host's `next_fetch_at`, which moves one
-    /// `interval` past it, in one statement (the row lock orders concurrent bookings). Returns
-    /// how long to wait for the turn, by the database's clock (workers' clocks may differ), and
-    /// the statement's round trip (a connection is taken from the pool first, not counted).
-    pub async fn book_host_turn(
+    /// Takes the turn of `host` (`scheme://host[:port]`) for a request sent *now*, if the host
+    /// is free: its `next_fetch_at` has passed (or it has no row yet). Taken, `next_fetch_at`
+    /// moves to now + `interval`, by the database's clock, in one statement (the row lock
+    /// orders concurrent takers; workers' clocks may differ). Returns whether the turn was
+    /// taken, else how long until the host is free, and the statement's round trip (a
+    /// connection is taken from the pool first, not counted): the caller's uncertainty about
+    /// when "now" was.
+    pub async fn take_host_turn(
         &self,
         host: &str,
         interval: std::time::Duration,
-    ) -> Result<(std::time::Duration, std::time::Duration), ArchiveError> {
+    ) -> Result<(bool, std::time::Duration, std::time::Duration), ArchiveError> {
         let ms = interval.as_secs_f64() * 1000.0;
         let mut conn = self.pool.acquire().await?;
         let asked = std::time::Instant::now();
-        let wait_ms: f64 = sqlx::query_scalar(
-            "INSERT INTO host_turns AS h (host, next_fetch_at, interval_ms, requests)
-             VALUES ($1, clock_timestamp() + make_interval(secs => $2 / 1000.0), $2::integer, 1)
-             ON CONFLICT (host) DO UPDATE
-               SET next_fetch_at = greatest(h.next_fetch_at, clock_timestamp()) + make_interval(secs => $2 / 1000.0),
-                   interval_ms = $2::integer, requests = h.requests + 1, updated_at = now()
-             RETURNING (extract(epoch FROM (h.next_fetch_at - clock_timestamp())) * 1000 - $2)::float8",
+        let (taken, wait_ms): (bool, f64) = sqlx::query_as(
+            "WITH taken AS (
+                INSERT INTO host_turns AS h (host, next_fetch_at, interval_ms, requests)
+                VALUES ($1, clock_timestamp() + make_interval(secs => $2 / 1000.0), $2::integer, 1)
+                ON CONFLICT (host) DO UPDATE
+                  SET next_fetch_at = clock_timestamp() + make_interval(secs => $2 / 1000.0),
+                      interval_ms = $2::integer, requests = h.requests + 1, updated_at = now()
+                  WHERE h.next_fetch_at <= clock_timestamp()
+                RETURNING 1)
+             SELECT EXISTS (SELECT 1 FROM taken),
+                    coalesce((SELECT extract(epoch FROM (next_fetch_at - clock_timestamp())) * 1000
+                              FROM host_turns WHERE host = $1), 0)::float8",
         )
         .bind(host)
         .bind(ms)
         .fetch_one(&mut *conn)
         .await?;
         let round_trip = asked.elapsed();
-        Ok((std::time::Duration::from_secs_f64((wait_ms.max(0.0) / 1000.0).min(86_400.0)), round_trip))
+        let wait = std::time::Duration::from_secs_f64((wait_ms.max(0.0) / 1000.0).min(86_400.0));
+        Ok((taken, if taken { std::time::Duration::ZERO } else { wait }, round_trip))
     }
 
     /// Keeps every worker off `host` for `wait` from now (a `Retry-After`).

@@ -345,16 +345,19 @@ struct ArchiveTurns {
 }
 
 impl caiji_fetch::HostTurns for ArchiveTurns {
-    fn book<'a>(&'a self, host: &'a str, interval: Duration) -> caiji_fetch::TurnFuture<'a, (Duration, Duration)> {
+    fn take<'a>(&'a self, host: &'a str, interval: Duration) -> caiji_fetch::TurnFuture<'a, (bool, Duration, Duration)> {
         Box::pin(async move {
-            // Requests reach a host up to TURN_LATE after their turns (answer delivery, timer
-            // resolution, scheduling): booked intervals carry that margin.
-            match self.archive.book_host_turn(host, interval + caiji_fetch::TURN_LATE).await {
-                Ok(booked) => booked,
+            // A request goes out up to TURN_LATE after its turn was taken: the host is kept
+            // that much longer.
+            match self.archive.take_host_turn(host, interval + caiji_fetch::TURN_LATE).await {
+                Ok(turn) => turn,
                 Err(e) => {
-                    // The database will fail the run soon enough; until then, err on the polite side.
-                    tracing::warn!(host, error = %e, "cannot book a turn in the archive: waiting a full interval");
-                    (interval, Duration::ZERO)
+                    // The database is gone: the run will stop at its next claim or store. Until
+                    // then this request waits a full interval and goes (one worker's pace; the
+                    // turns of others cannot be known).
+                    tracing::warn!(host, error = %e, "cannot take a turn in the archive: waiting an interval");
+                    tokio::time::sleep(interval).await;
+                    (true, Duration::ZERO, Duration::ZERO)
                 }
             }
         })

@@ -22,7 +22,8 @@ pub async fn index_texts(archive: &Archive, cancel: &tokio_util::sync::Cancellat
         }
         let n = batch.len();
         let rows = tokio::task::spawn_blocking(move || {
-            batch.into_iter().map(|(h, text)| (h, caiji_extract::search::search_words(&text))).collect::<Vec<_>>()
+            use rayon::prelude::*;
+            batch.into_par_iter().map(|(h, text)| (h, caiji_extract::search::search_words(&text))).collect::<Vec<_>>()
         })
         .await
         .map_err(|e| ArchiveError::Cluster(format!("segmenting texts: {e}")))?;

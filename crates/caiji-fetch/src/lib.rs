@@ -201,10 +201,11 @@ impl Fetched {
     }
 }
 
-/// How late a shared turn may be taken (the booking's round trip, or waking up after the turn)
-/// before it is let go and another booked. [`HostTurns`] implementations book this much more
-/// than the interval, so requests on turns taken in time reach the host at least the interval
-/// apart whichever worker sends them.
+/// The most a request may go out after the moment its shared turn was taken (the taking
+/// statement's round trip bounds it). [`HostTurns`] implementations keep the host this much
+/// longer than the interval, so requests from different workers reach a host at least the
+/// interval apart; a turn taken with a slower round trip is not used (the host stays idle for
+/// that interval) and another is taken.
 pub const TURN_LATE: Duration = Duration::from_millis(10);
 
 /// A boxed future, for [`HostTurns`]' methods.
@@ -216,12 +217,11 @@ pub type TurnFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = 
 /// across all workers of an archive; without it, the fetcher's own per-host limiter is the only
 /// pacing (one process).
 pub trait HostTurns: Send + Sync {
-    /// Books the next request to `host` (`scheme://host[:port]`) at least `interval` after the
-    /// previous one booked by anyone; returns how long to wait until then, and how long the
-    /// booking's own round trip took (the uncertainty of that wait). Implementations add
-    /// [`TURN_LATE`] to the interval they book, so a turn taken up to that late still keeps the
-    /// interval.
-    fn book<'a>(&'a self, host: &'a str, interval: Duration) -> TurnFuture<'a, (Duration, Duration)>;
+    /// Takes the turn of `host` (`scheme://host[:port]`) for a request sent now, if nobody
+    /// sent to it less than `interval` ago (plus [`TURN_LATE`], added by the implementation).
+    /// Returns (taken, how long until the host is free when not taken, the round trip of the
+    /// taking: how uncertain "now" is).
+    fn take<'a>(&'a self, host: &'a str, interval: Duration) -> TurnFuture<'a, (bool, Duration, Duration)>;
     /// No request to `host` by anyone for `wait` from now (a `Retry-After`).
     fn pause<'a>(&'a self, host: &'a str, wait: Duration) -> TurnFuture<'a, ()>;
 }
@@ -280,22 +280,24 @@ impl Fetcher {
         self
     }
 
-    /// Waits for a turn of `url`'s host booked with the shared [`HostTurns`], if any. A turn
-    /// is only good when the request goes out on it: if the booking's answer came late (a
-    /// loaded machine) or the wake-up did, the request could reach the host too close to the
-    /// next worker's turn, so the turn is let go and another booked.
+    /// Waits for, and takes, a turn of `url`'s host with the shared [`HostTurns`], if any. The
+    /// turn is taken at the moment of sending, never ahead: a request that waited for anything
+    /// else after its turn could reach the host too close to another worker's. A turn whose
+    /// taking answered late (a loaded machine) is not used.
     pub(crate) async fn shared_turn(&self, url: &Url, interval: Duration) {
         let Some(turns) = &self.turns else { return };
         let key = host_key(url);
-        for _ in 0..5 {
-            let (wait, round_trip) = turns.book(&key, interval).await;
-            let answered = Instant::now();
-            let turn = answered + wait;
-            tokio::time::sleep_until(turn.into()).await;
-            if round_trip <= TURN_LATE && Instant::now() - turn <= TURN_LATE {
+        loop {
+            let (taken, wait, round_trip) = turns.take(&key, interval).await;
+            if taken && round_trip <= TURN_LATE {
                 return;
             }
-            tracing::debug!(host = %key, "turn missed (late answer or wake-up): booking another");
+            if taken {
+                tracing::debug!(host = %key, round_trip_ms = round_trip.as_millis() as u64, "turn taken too late to use: taking another");
+                tokio::time::sleep(interval).await;
+            } else {
+                tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+            }
         }
     }
 

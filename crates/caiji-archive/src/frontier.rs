@@ -221,41 +221,61 @@ impl Archive {
         Ok(items)
     }
 
-    /// Takes the turn of `host` (`scheme://host[:port]`) for a request sent *now*, if the host
-    /// is free: its `next_fetch_at` has passed (or it has no row yet). Taken, `next_fetch_at`
-    /// moves to now + `interval`, by the database's clock, in one statement (the row lock
-    /// orders concurrent takers; workers' clocks may differ). Returns whether the turn was
-    /// taken, else how long until the host is free, and the statement's round trip (a
-    /// connection is taken from the pool first, not counted): the caller's uncertainty about
-    /// when "now" was.
+    /// Takes the turn of `host` (`scheme://host[:port]`) if it is free (its `next_fetch_at`
+    /// has passed, or it has no row yet), holding it for at most `hold`: `next_fetch_at`
+    /// moves to now + `hold`, by the database's clock, in one statement (the row lock orders
+    /// concurrent takers; workers' clocks may differ). Returns the turn's token (the host's
+    /// request count) when taken, else how long until the host may be free. Give the turn back
+    /// with [`Archive::give_back_host_turn`] once the request's response has begun.
     pub async fn take_host_turn(
         &self,
         host: &str,
-        interval: std::time::Duration,
-    ) -> Result<(bool, std::time::Duration, std::time::Duration), ArchiveError> {
-        let ms = interval.as_secs_f64() * 1000.0;
-        let mut conn = self.pool.acquire().await?;
-        let asked = std::time::Instant::now();
-        let (taken, wait_ms): (bool, f64) = sqlx::query_as(
+        hold: std::time::Duration,
+    ) -> Result<Result<u64, std::time::Duration>, ArchiveError> {
+        let (token, wait_ms): (Option<i64>, f64) = sqlx::query_as(
             "WITH taken AS (
                 INSERT INTO host_turns AS h (host, next_fetch_at, interval_ms, requests)
-                VALUES ($1, clock_timestamp() + make_interval(secs => $2 / 1000.0), $2::integer, 1)
+                VALUES ($1, clock_timestamp() + make_interval(secs => $2), 0, 1)
                 ON CONFLICT (host) DO UPDATE
-                  SET next_fetch_at = clock_timestamp() + make_interval(secs => $2 / 1000.0),
-                      interval_ms = $2::integer, requests = h.requests + 1, updated_at = now()
+                  SET next_fetch_at = clock_timestamp() + make_interval(secs => $2),
+                      requests = h.requests + 1, updated_at = now()
                   WHERE h.next_fetch_at <= clock_timestamp()
-                RETURNING 1)
-             SELECT EXISTS (SELECT 1 FROM taken),
+                RETURNING requests)
+             SELECT (SELECT requests FROM taken),
                     coalesce((SELECT extract(epoch FROM (next_fetch_at - clock_timestamp())) * 1000
                               FROM host_turns WHERE host = $1), 0)::float8",
         )
         .bind(host)
-        .bind(ms)
-        .fetch_one(&mut *conn)
+        .bind(hold.as_secs_f64())
+        .fetch_one(&self.pool)
         .await?;
-        let round_trip = asked.elapsed();
-        let wait = std::time::Duration::from_secs_f64((wait_ms.max(0.0) / 1000.0).min(86_400.0));
-        Ok((taken, if taken { std::time::Duration::ZERO } else { wait }, round_trip))
+        Ok(match token {
+            Some(t) => Ok(t.max(0) as u64),
+            None => Err(std::time::Duration::from_secs_f64((wait_ms.max(0.0) / 1000.0).min(86_400.0))),
+        })
+    }
+
+    /// Gives back the turn `token` of `host` ([`Archive::take_host_turn`]): the host is free
+    /// again `interval` from now. A turn whose hold ran out and was taken by another worker
+    /// meanwhile is not touched.
+    pub async fn give_back_host_turn(
+        &self,
+        host: &str,
+        token: u64,
+        interval: std::time::Duration,
+    ) -> Result<(), ArchiveError> {
+        sqlx::query(
+            "UPDATE host_turns SET next_fetch_at = clock_timestamp() + make_interval(secs => $3),
+                    interval_ms = $4, updated_at = now()
+             WHERE host = $1 AND requests = $2",
+        )
+        .bind(host)
+        .bind(token as i64)
+        .bind(interval.as_secs_f64())
+        .bind(interval.as_millis().min(i32::MAX as u128) as i32)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Keeps every worker off `host` for `wait` from now (a `Retry-After`).

@@ -345,20 +345,27 @@ struct ArchiveTurns {
 }
 
 impl caiji_fetch::HostTurns for ArchiveTurns {
-    fn take<'a>(&'a self, host: &'a str, interval: Duration) -> caiji_fetch::TurnFuture<'a, (bool, Duration, Duration)> {
+    fn take<'a>(&'a self, host: &'a str, hold: Duration) -> caiji_fetch::TurnFuture<'a, Result<u64, Duration>> {
         Box::pin(async move {
-            // A request goes out up to TURN_LATE after its turn was taken: the host is kept
-            // that much longer.
-            match self.archive.take_host_turn(host, interval + caiji_fetch::TURN_LATE).await {
+            match self.archive.take_host_turn(host, hold).await {
                 Ok(turn) => turn,
                 Err(e) => {
                     // The database is gone: the run will stop at its next claim or store. Until
-                    // then this request waits a full interval and goes (one worker's pace; the
-                    // turns of others cannot be known).
-                    tracing::warn!(host, error = %e, "cannot take a turn in the archive: waiting an interval");
-                    tokio::time::sleep(interval).await;
-                    (true, Duration::ZERO, Duration::ZERO)
+                    // then this request waits a second and goes without a shared turn (token 0
+                    // matches no row).
+                    tracing::warn!(host, error = %e, "cannot take a turn in the archive: waiting a second");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Ok(0)
                 }
+            }
+        })
+    }
+
+    fn give_back<'a>(&'a self, host: &'a str, token: u64, interval: Duration) -> caiji_fetch::TurnFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.archive.give_back_host_turn(host, token, interval).await {
+                // The host stays held until its hold runs out: slower, never less polite.
+                tracing::warn!(host, error = %e, "cannot give a turn back to the archive");
             }
         })
     }

@@ -48,7 +48,7 @@ impl HostState {
             // (its Crawl-delay now known), here and for every worker sharing the host's turns.
             let _ = limiter.check();
             if let Some(turns) = &fetcher.turns {
-                turns.pause(&host_key(url), interval + crate::TURN_LATE).await;
+                turns.pause(&host_key(url), interval).await;
             }
         }
         Self { robots, interval, limiter, paused_until: Mutex::new(None) }
@@ -156,9 +156,11 @@ async fn robots_exchange(
                 return RobotsRules::Refused(msg);
             }
         };
-        // A request like any other: other workers' turns on this host count.
-        fetcher.shared_turn(robots_url, interval).await;
-        let response = match request.send().await {
+        // A request like any other: it takes the host's turn, shared with other workers.
+        let turn = fetcher.shared_turn(robots_url).await;
+        let sent = request.send().await;
+        fetcher.give_back(turn, interval).await;
+        let response = match sent {
             Ok(r) => r,
             Err(e) => {
                 if let Some(why) = crate::address::find_refusal(&e) {

@@ -201,29 +201,33 @@ impl Fetched {
     }
 }
 
-/// The most a request may go out after the moment its shared turn was taken (the taking
-/// statement's round trip bounds it). [`HostTurns`] implementations keep the host this much
-/// longer than the interval, so requests from different workers reach a host at least the
-/// interval apart; a turn taken with a slower round trip is not used (the host stays idle for
-/// that interval) and another is taken.
-pub const TURN_LATE: Duration = Duration::from_millis(10);
-
 /// A boxed future, for [`HostTurns`]' methods.
 pub type TurnFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
-/// Where the turns of a host are booked when several workers (processes, machines) fetch from
-/// it: every request to a host, robots.txt and redirects included, books a turn first and waits
-/// for it. caiji's crawl books them in PostgreSQL (`host_turns`), so a host's interval holds
-/// across all workers of an archive; without it, the fetcher's own per-host limiter is the only
-/// pacing (one process).
+/// Where the turns of a host are held when several workers (processes, machines) fetch from
+/// it. Every request to a host, robots.txt and redirect hops included, takes the host's turn,
+/// is sent, and gives the turn back once the response has begun: the host is then free again
+/// `interval` later, for whichever worker. As a request reaches the server before its answer
+/// leaves it, two requests to a host arrive at least the interval apart whatever delays a
+/// worker suffers (a loaded machine, a slow network): politeness does not depend on anyone's
+/// timing. caiji's crawl keeps the turns in PostgreSQL (`host_turns`); without them, the
+/// fetcher's own per-host limiter is the only pacing (one process).
 pub trait HostTurns: Send + Sync {
-    /// Takes the turn of `host` (`scheme://host[:port]`) for a request sent now, if nobody
-    /// sent to it less than `interval` ago (plus [`TURN_LATE`], added by the implementation).
-    /// Returns (taken, how long until the host is free when not taken, the round trip of the
-    /// taking: how uncertain "now" is).
-    fn take<'a>(&'a self, host: &'a str, interval: Duration) -> TurnFuture<'a, (bool, Duration, Duration)>;
-    /// No request to `host` by anyone for `wait` from now (a `Retry-After`).
+    /// Takes the turn of `host` (`scheme://host[:port]`) if it is free, holding it for at most
+    /// `hold` (a worker that dies holding it frees the host when the hold runs out). Returns
+    /// the turn's token when taken, else how long until the host may be free.
+    fn take<'a>(&'a self, host: &'a str, hold: Duration) -> TurnFuture<'a, Result<u64, Duration>>;
+    /// Gives back the turn `token` of `host`: free again `interval` from now.
+    fn give_back<'a>(&'a self, host: &'a str, token: u64, interval: Duration) -> TurnFuture<'a, ()>;
+    /// No request to `host` by anyone for `wait` from now (a `Retry-After`, a `Crawl-delay` just
+    /// read).
     fn pause<'a>(&'a self, host: &'a str, wait: Duration) -> TurnFuture<'a, ()>;
+}
+
+/// A host's turn, held while a request is out.
+pub(crate) struct Turn {
+    host: String,
+    token: u64,
 }
 
 /// The fetcher for one crawl run.
@@ -280,24 +284,25 @@ impl Fetcher {
         self
     }
 
-    /// Waits for, and takes, a turn of `url`'s host with the shared [`HostTurns`], if any. The
-    /// turn is taken at the moment of sending, never ahead: a request that waited for anything
-    /// else after its turn could reach the host too close to another worker's. A turn whose
-    /// taking answered late (a loaded machine) is not used.
-    pub(crate) async fn shared_turn(&self, url: &Url, interval: Duration) {
-        let Some(turns) = &self.turns else { return };
-        let key = host_key(url);
+    /// Waits for, and takes, the turn of `url`'s host with the shared [`HostTurns`], if any;
+    /// give it back with [`Self::give_back`] once the response has begun (or the request failed).
+    pub(crate) async fn shared_turn(&self, url: &Url) -> Option<Turn> {
+        let turns = self.turns.as_ref()?;
+        let host = host_key(url);
+        // Held at most this long: a worker that dies mid-request frees the host after it.
+        let hold = self.config.total_timeout + self.config.connect_timeout;
         loop {
-            let (taken, wait, round_trip) = turns.take(&key, interval).await;
-            if taken && round_trip <= TURN_LATE {
-                return;
+            match turns.take(&host, hold).await {
+                Ok(token) => return Some(Turn { host, token }),
+                Err(wait) => tokio::time::sleep(wait.clamp(Duration::from_millis(1), hold)).await,
             }
-            if taken {
-                tracing::debug!(host = %key, round_trip_ms = round_trip.as_millis() as u64, "turn taken too late to use: taking another");
-                tokio::time::sleep(interval).await;
-            } else {
-                tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
-            }
+        }
+    }
+
+    /// Gives a turn back: the host is free again `interval` from now.
+    pub(crate) async fn give_back(&self, turn: Option<Turn>, interval: Duration) {
+        if let (Some(turns), Some(turn)) = (&self.turns, turn) {
+            turns.give_back(&turn.host, turn.token, interval).await;
         }
     }
 
@@ -470,14 +475,14 @@ impl Fetcher {
                 out.redirect_chain = chain;
                 return out;
             }
-            // Shared turns cover this process's requests too: one clock, not two (a limiter
-            // permit taken at another moment than the booked turn would shift the request).
-            if self.turns.is_some() {
+            // Shared turns cover this process's requests too: one rule, not two.
+            let turn = if self.turns.is_some() {
                 host.wait_pause().await;
-                self.shared_turn(&current, host.interval).await;
+                self.shared_turn(&current).await
             } else {
                 host.wait_turn().await;
-            }
+                None
+            };
             let request = match self.request(&current) {
                 Ok(mut r) => {
                     if let Some(etag) = &if_none_match {
@@ -489,12 +494,16 @@ impl Fetcher {
                     r
                 }
                 Err(msg) => {
+                    self.give_back(turn, host.interval).await;
                     out.error = Some(msg);
                     out.redirect_chain = chain;
                     return out;
                 }
             };
-            let response = match request.send().await {
+            let sent = request.send().await;
+            // The server has the request (or never will): the host is free an interval from now.
+            self.give_back(turn, host.interval).await;
+            let response = match sent {
                 Ok(r) => r,
                 Err(e) => {
                     if let Some(why) = address::find_refusal(&e) {

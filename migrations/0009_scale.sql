@@ -90,5 +90,6 @@ CREATE TABLE host_turns (
     next_fetch_at  timestamptz NOT NULL,     -- the earliest moment the next request may be sent
     interval_ms    integer     NOT NULL,     -- the interval the last booking used (config, Crawl-delay)
     requests       bigint      NOT NULL DEFAULT 0,
+    held           boolean     NOT NULL DEFAULT false, -- a request is out (until next_fetch_at at most)
     updated_at     timestamptz NOT NULL DEFAULT now()
 );

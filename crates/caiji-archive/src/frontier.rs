@@ -179,12 +179,17 @@ impl Archive {
         #[allow(clippy::type_complexity)]
         let rows: Vec<(String, String, String, UrlKind, i32, i16, bool, Option<i64>, Option<String>)> = sqlx::query_as(
             "WITH first_per_host AS (
-                SELECT DISTINCT ON (host) canonical_url, (kind = 'article') AS article, revisit, seq
+                SELECT DISTINCT ON (host) canonical_url, host, (kind = 'article') AS article, revisit, seq
                 FROM frontier
                 WHERE site = $2 AND state = 'pending' AND host <> ALL($3)
                 ORDER BY host, (kind = 'article'), revisit, seq
              ), pick AS (
-                SELECT canonical_url FROM first_per_host ORDER BY article, revisit, seq LIMIT $4
+                -- Hosts another worker has a request out on wait for later: workers spread
+                -- over hosts instead of queueing for the same ones.
+                SELECT f.canonical_url FROM first_per_host f
+                WHERE NOT EXISTS (SELECT 1 FROM host_turns t
+                                  WHERE t.host = f.host AND t.held AND t.next_fetch_at > now())
+                ORDER BY f.article, f.revisit, f.seq LIMIT $4
              )
              UPDATE frontier f SET state = 'in_progress', attempts = f.attempts + 1, last_run_id = $1,
                     updated_at = now(), lease_until = now() + make_interval(secs => $5)
@@ -234,11 +239,11 @@ impl Archive {
     ) -> Result<Result<u64, std::time::Duration>, ArchiveError> {
         let (token, wait_ms): (Option<i64>, f64) = sqlx::query_as(
             "WITH taken AS (
-                INSERT INTO host_turns AS h (host, next_fetch_at, interval_ms, requests)
-                VALUES ($1, clock_timestamp() + make_interval(secs => $2), 0, 1)
+                INSERT INTO host_turns AS h (host, next_fetch_at, interval_ms, requests, held)
+                VALUES ($1, clock_timestamp() + make_interval(secs => $2), 0, 1, true)
                 ON CONFLICT (host) DO UPDATE
                   SET next_fetch_at = clock_timestamp() + make_interval(secs => $2),
-                      requests = h.requests + 1, updated_at = now()
+                      requests = h.requests + 1, held = true, updated_at = now()
                   WHERE h.next_fetch_at <= clock_timestamp()
                 RETURNING requests)
              SELECT (SELECT requests FROM taken),
@@ -266,7 +271,7 @@ impl Archive {
     ) -> Result<(), ArchiveError> {
         sqlx::query(
             "UPDATE host_turns SET next_fetch_at = clock_timestamp() + make_interval(secs => $3),
-                    interval_ms = $4, updated_at = now()
+                    interval_ms = $4, held = false, updated_at = now()
              WHERE host = $1 AND requests = $2",
         )
         .bind(host)

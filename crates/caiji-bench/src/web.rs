@@ -177,4 +177,3 @@ pub fn gaps(log_path: &str, interval_ms: f64) -> anyhow::Result<()> {
     );
     Ok(())
 }
-

@@ -157,7 +157,7 @@ async fn robots_exchange(
             }
         };
         // A request like any other: it takes the host's turn, shared with other workers.
-        let turn = fetcher.shared_turn(robots_url).await;
+        let turn = fetcher.shared_turn(robots_url, interval).await;
         let sent = request.send().await;
         fetcher.give_back(turn, interval).await;
         let response = match sent {

@@ -286,7 +286,7 @@ impl Fetcher {
 
     /// Waits for, and takes, the turn of `url`'s host with the shared [`HostTurns`], if any;
     /// give it back with [`Self::give_back`] once the response has begun (or the request failed).
-    pub(crate) async fn shared_turn(&self, url: &Url) -> Option<Turn> {
+    pub(crate) async fn shared_turn(&self, url: &Url, interval: Duration) -> Option<Turn> {
         let turns = self.turns.as_ref()?;
         let host = host_key(url);
         // Held at most this long: a worker that dies mid-request frees the host after it.
@@ -294,7 +294,12 @@ impl Fetcher {
         loop {
             match turns.take(&host, hold).await {
                 Ok(token) => return Some(Turn { host, token }),
-                Err(wait) => tokio::time::sleep(wait.clamp(Duration::from_millis(1), hold)).await,
+                // While another worker's request is out the host's time is its hold, not when it
+                // will be free: look again within an interval.
+                Err(wait) => {
+                    tokio::time::sleep(wait.clamp(Duration::from_millis(1), interval.max(Duration::from_millis(10))))
+                        .await
+                }
             }
         }
     }
@@ -478,7 +483,7 @@ impl Fetcher {
             // Shared turns cover this process's requests too: one rule, not two.
             let turn = if self.turns.is_some() {
                 host.wait_pause().await;
-                self.shared_turn(&current).await
+                self.shared_turn(&current, host.interval).await
             } else {
                 host.wait_turn().await;
                 None

@@ -42,7 +42,7 @@ start_web() { # hosts log
   "$bench" web "$1" "$port" "$2" 2>/dev/null &
   web_pid=$!
   for _ in $(seq 100); do
-    curl -s -o /dev/null "http://$("$bench" web-hosts "$1" "$port" | tail -1)/robots.txt" && return 0
+    curl -s -o /dev/null "http://$("$bench" web-hosts "$1" "$port" | tail -1)/__ready" && return 0
     sleep 0.1
   done
   echo "web server did not start" >&2; exit 1

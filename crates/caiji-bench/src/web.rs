@@ -100,6 +100,10 @@ async fn handle(
 ) -> Response<Body> {
     let at = web.started.elapsed().as_nanos() as u64;
     let path = uri.path().to_string();
+    // The script's readiness probe is no crawler's request.
+    if path == "/__ready" {
+        return Response::builder().status(204).body(Body::empty()).unwrap_or_default();
+    }
     if let Ok(mut log) = web.log.lock() {
         log.push((index as u32, path.clone(), at));
     }

@@ -21,12 +21,19 @@ pub async fn index_texts(archive: &Archive, cancel: &tokio_util::sync::Cancellat
             break;
         }
         let n = batch.len();
-        let rows = tokio::task::spawn_blocking(move || {
+        let segmented = tokio::task::spawn_blocking(move || {
             use rayon::prelude::*;
             batch.into_par_iter().map(|(h, text)| (h, caiji_extract::search::search_words(&text))).collect::<Vec<_>>()
         })
-        .await
-        .map_err(|e| ArchiveError::Cluster(format!("segmenting texts: {e}")))?;
+        .await;
+        let rows = match segmented {
+            Ok(rows) => rows,
+            Err(e) => {
+                // Not the database's fault: the texts stay unindexed, nothing else is affected.
+                tracing::error!(error = %e, "segmenting texts failed: they stay out of the word index");
+                break;
+            }
+        };
         let set = archive.set_text_words(&rows).await?;
         total += set;
         // Another worker indexed these meanwhile: the rest is theirs too.

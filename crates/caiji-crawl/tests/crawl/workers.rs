@@ -54,18 +54,32 @@ fn gaps(web: &Web) -> Vec<(String, Duration)> {
     out
 }
 
-fn expected_articles() -> i64 {
-    (HOSTS.len() * ARTICLES_PER_HOST) as i64
+/// A fresh archive, the spread web on loopback, its config and the options routing to it.
+struct Spread {
+    db: TestDb,
+    web: Arc<Web>,
+    _dir: tempfile::TempDir,
+    config: caiji_crawl::Config,
+    opts: CrawlOptions,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_worker_keeps_every_host_busy_at_its_interval() {
+async fn spread() -> Spread {
     let db = TestDb::new().await.expect("test database");
     let web = spread_web();
     let addr = serve(web.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let config = spread_config(dir.path());
     let opts = CrawlOptions { routes: routes(addr, &HOSTS), ..Default::default() };
+    Spread { db, web, _dir: dir, config, opts }
+}
+
+fn expected_articles() -> i64 {
+    (HOSTS.len() * ARTICLES_PER_HOST) as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_worker_keeps_every_host_busy_at_its_interval() {
+    let Spread { db, web, _dir, config, opts } = spread().await;
     let summary = crawl(&config, &db.archive, &db.url, &opts).await.expect("crawl");
     assert_eq!(summary.outcome, caiji_archive::RunOutcome::Done, "{:?}", summary.reason);
     assert_eq!(scalar_i64(&db, "SELECT count(*) FROM documents").await, expected_articles());
@@ -97,12 +111,7 @@ async fn one_worker_keeps_every_host_busy_at_its_interval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_share_a_site_without_fetching_twice_or_crowding_a_host() {
-    let db = TestDb::new().await.expect("test database");
-    let web = spread_web();
-    let addr = serve(web.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = spread_config(dir.path());
-    let opts = CrawlOptions { routes: routes(addr, &HOSTS), ..Default::default() };
+    let Spread { db, web, _dir, config, opts } = spread().await;
     let joining = CrawlOptions { join: true, ..opts.clone() };
     // The second worker joins once the first has seeded the site and holds its lock.
     let second = async {
@@ -148,12 +157,7 @@ async fn two_workers_share_a_site_without_fetching_twice_or_crowding_a_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_workers_claims_return_to_the_frontier() {
-    let db = TestDb::new().await.expect("test database");
-    let web = spread_web();
-    let addr = serve(web.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = spread_config(dir.path());
-    let opts = CrawlOptions { routes: routes(addr, &HOSTS), ..Default::default() };
+    let Spread { db, _dir, config, opts, .. } = spread().await;
     crawl(&config, &db.archive, &db.url, &opts).await.expect("crawl");
     // A worker that claimed two articles and died (its run holds no liveness lock), and one
     // that is alive and holds a fresh claim.

@@ -339,17 +339,24 @@ pub(crate) async fn insert_extraction(
     e: &NewExtraction,
 ) -> Result<i64, ArchiveError> {
     let text_sha = e.content.sha256().to_vec();
-    sqlx::query(
-        "INSERT INTO texts (sha256, text, paragraphs, words)
-         VALUES ($1, $2, $3, CASE WHEN $4 = '' THEN NULL ELSE strip(to_tsvector('simple', $4)) END)
-         ON CONFLICT (sha256) DO NOTHING",
-    )
-    .bind(&text_sha)
-    .bind(e.text())
-    .bind(e.content.stored_paragraphs().map(|p| serde_json::to_value(p).unwrap_or(Value::Array(vec![]))))
-    .bind(&e.search_words)
-    .execute(&mut **tx)
-    .await?;
+    let inserted =
+        sqlx::query("INSERT INTO texts (sha256, text, paragraphs) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
+            .bind(&text_sha)
+            .bind(e.text())
+            .bind(e.content.stored_paragraphs().map(|p| serde_json::to_value(p).unwrap_or(Value::Array(vec![]))))
+            .execute(&mut **tx)
+            .await?;
+    // Words segmented by the caller go in with a new text; otherwise the batch indexer adds them.
+    if inserted.rows_affected() > 0 && !e.search_words.is_empty() {
+        sqlx::query(
+            "INSERT INTO text_words (sha256, words) VALUES ($1, strip(to_tsvector('simple', $2)))
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(&text_sha)
+        .bind(&e.search_words)
+        .execute(&mut **tx)
+        .await?;
+    }
     let id = sqlx::query_scalar(
         "INSERT INTO extraction_records (capture_id, extractor, extractor_version, config_hash, crawl_run_id,
              caiji_version, git_commit, title, published_at, published_ts, author, metadata, flags, text_sha256)
@@ -414,14 +421,21 @@ impl Archive {
         }
         if !new_sha.is_empty() {
             sqlx::query(
-                "INSERT INTO texts (sha256, text, paragraphs, words)
-                 SELECT h, t, p::jsonb, CASE WHEN w = '' THEN NULL ELSE strip(to_tsvector('simple', w)) END
-                 FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[]) AS x(h, t, p, w)
+                "INSERT INTO texts (sha256, text, paragraphs)
+                 SELECT h, t, p::jsonb FROM unnest($1::bytea[], $2::text[], $3::text[]) AS x(h, t, p)
                  ON CONFLICT (sha256) DO NOTHING",
             )
             .bind(&new_sha)
             .bind(&new_text)
             .bind(&new_paragraphs)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO text_words (sha256, words)
+                 SELECT h, strip(to_tsvector('simple', w)) FROM unnest($1::bytea[], $2::text[]) AS x(h, w)
+                 WHERE w <> '' ON CONFLICT (sha256) DO NOTHING",
+            )
+            .bind(&new_sha)
             .bind(&new_words)
             .execute(&mut *tx)
             .await?;
@@ -468,18 +482,25 @@ impl Archive {
 }
 
 impl Archive {
-    /// Up to `limit` texts stored without their word index (`words` NULL: written by a crawl,
-    /// whose write path leaves indexing to a batch), as (sha256, text).
-    pub async fn unindexed_texts(&self, limit: i64) -> Result<Vec<(Vec<u8>, String)>, ArchiveError> {
-        Ok(sqlx::query_as("SELECT sha256, text FROM texts WHERE words IS NULL LIMIT $1")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+    /// Up to `limit` texts without their words (no row in `text_words`: written by a crawl,
+    /// whose write path leaves indexing to a batch), as (sha256, text), in sha256 order from
+    /// after `after` (a keyset: callers go through the archive once).
+    pub async fn unindexed_texts(&self, after: &[u8], limit: i64) -> Result<Vec<(Vec<u8>, String)>, ArchiveError> {
+        Ok(sqlx::query_as(
+            "SELECT t.sha256, t.text FROM texts t
+             WHERE t.sha256 > $1 AND NOT EXISTS (SELECT 1 FROM text_words w WHERE w.sha256 = t.sha256)
+             ORDER BY t.sha256 LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
-    /// Sets the word index of texts, from their space-separated words (as
+    /// Adds the words of texts, from their space-separated words (as
     /// [`NewExtraction::search_words`]); lexemes only, without positions. One statement per
-    /// batch: the GIN index takes the batch in one go. Returns how many rows were set.
+    /// batch: the GIN index takes the batch in one go. Texts indexed meanwhile (by another
+    /// worker) are left as they are. Returns how many rows were added.
     pub async fn set_text_words(&self, rows: &[(Vec<u8>, String)]) -> Result<u64, ArchiveError> {
         if rows.is_empty() {
             return Ok(0);
@@ -490,9 +511,9 @@ impl Archive {
         // Lost to a server crash, a batch is redone by the next run: no need to wait for the disk.
         sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
         let r = sqlx::query(
-            "UPDATE texts t SET words = strip(to_tsvector('simple', x.w))
-             FROM unnest($1::bytea[], $2::text[]) AS x(h, w)
-             WHERE t.sha256 = x.h AND t.words IS NULL",
+            "INSERT INTO text_words (sha256, words)
+             SELECT x.h, strip(to_tsvector('simple', x.w)) FROM unnest($1::bytea[], $2::text[]) AS x(h, w)
+             ON CONFLICT (sha256) DO NOTHING",
         )
         .bind(&sha)
         .bind(&words)

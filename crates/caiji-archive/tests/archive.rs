@@ -251,7 +251,15 @@ async fn extraction_references_are_checked_and_their_targets_kept() {
     )
     .await;
     // What is derived or descriptive may still change: a text's search words, a run's outcome.
-    sqlx::raw_sql("UPDATE texts SET words = to_tsvector('simple', '正文 第一')").execute(pool).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO text_words (sha256, words) SELECT sha256, to_tsvector('simple', '正文') FROM texts
+             ON CONFLICT (sha256) DO NOTHING;
+         UPDATE text_words SET words = to_tsvector('simple', '正文 第一');
+         DELETE FROM text_words;",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
     sqlx::raw_sql("UPDATE crawl_runs SET outcome = 'done'").execute(pool).await.unwrap();
     let texts: i64 = sqlx::query_scalar("SELECT count(*) FROM texts").fetch_one(pool).await.unwrap();
     assert_eq!(texts, 2);

@@ -1,5 +1,5 @@
-//! The word index, built in batches off the fetch path: a crawl stores each new text with
-//! `texts.words` NULL, and [`index_texts`] segments and indexes them when the run ends (or
+//! The word index, built in batches off the fetch path: a crawl stores each new text without
+//! its row in `text_words`, and [`index_texts`] segments and indexes them when the run ends (or
 //! `caiji index`, for texts a killed run left). Maintaining a GIN index row by row, inside each
 //! page's transaction, was most of the crawl's database CPU (issue 16).
 
@@ -8,19 +8,20 @@ use caiji_archive::{Archive, ArchiveError};
 /// Texts segmented and written per statement.
 const BATCH: i64 = 256;
 
-/// Indexes every text stored without its words, `BATCH` at a time (segmentation on a blocking
-/// thread). Stops early, between batches, when `cancel` fires. Returns how many texts were
-/// indexed.
+/// Indexes every text stored without its words, `BATCH` at a time (segmentation on a
+/// blocking thread), in one pass over the archive's texts (their keys: an index-only scan).
+/// Stops early, between batches, when `cancel`
+/// fires. Returns how many texts were indexed.
 ///
 /// Errors: the database's.
 pub async fn index_texts(archive: &Archive, cancel: &tokio_util::sync::CancellationToken) -> Result<u64, ArchiveError> {
     let mut total = 0;
+    // Keyset order: one pass over the texts, and a text that cannot be indexed is not retried.
+    let mut after: Vec<u8> = Vec::new();
     while !cancel.is_cancelled() {
-        let batch = archive.unindexed_texts(BATCH).await?;
-        if batch.is_empty() {
-            break;
-        }
-        let n = batch.len();
+        let batch = archive.unindexed_texts(&after, BATCH).await?;
+        let Some((last, _)) = batch.last() else { break };
+        after = last.clone();
         let segmented = tokio::task::spawn_blocking(move || {
             use rayon::prelude::*;
             batch.into_par_iter().map(|(h, text)| (h, caiji_extract::search::search_words(&text))).collect::<Vec<_>>()
@@ -34,12 +35,7 @@ pub async fn index_texts(archive: &Archive, cancel: &tokio_util::sync::Cancellat
                 break;
             }
         };
-        let set = archive.set_text_words(&rows).await?;
-        total += set;
-        // Another worker indexed these meanwhile: the rest is theirs too.
-        if set == 0 && n > 0 {
-            break;
-        }
+        total += archive.set_text_words(&rows).await?;
     }
     if total > 0 {
         tracing::info!(texts = total, "word index updated");

@@ -154,8 +154,8 @@ async fn diff_counts_changed_documents_between_versions() {
                     CASE WHEN c.canonical_url LIKE '%42779%' THEN text || '\n\n推荐访问: 讲话稿' ELSE text END AS text
              FROM extractions e JOIN captures c ON c.id = e.capture_id WHERE e.extractor = 'dede'
          ), new_texts AS (
-             INSERT INTO texts (sha256, text, paragraphs, words)
-             SELECT sha256(convert_to(text, 'UTF8')), text, to_jsonb(string_to_array(text, E'\n\n')), ''
+             INSERT INTO texts (sha256, text, paragraphs)
+             SELECT sha256(convert_to(text, 'UTF8')), text, to_jsonb(string_to_array(text, E'\n\n'))
              FROM old ON CONFLICT DO NOTHING
          )
          INSERT INTO extraction_records (capture_id, extractor, extractor_version, config_hash, caiji_version, title,

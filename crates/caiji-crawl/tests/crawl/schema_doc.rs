@@ -47,8 +47,8 @@ pub async fn check_every_documented_query_runs_and_returns_what_it_says() {
              FROM extractions e JOIN captures c ON c.id = e.capture_id
              WHERE c.canonical_url = 'http://www.bjxhtouch.com/gongwenfanwen/2021/1103/42779.html'
          ), new_texts AS (
-             INSERT INTO texts (sha256, text, paragraphs, words)
-             SELECT sha256(convert_to(text, 'UTF8')), text, jsonb_build_array(text), '' FROM old ON CONFLICT DO NOTHING
+             INSERT INTO texts (sha256, text, paragraphs)
+             SELECT sha256(convert_to(text, 'UTF8')), text, jsonb_build_array(text) FROM old ON CONFLICT DO NOTHING
          )
          INSERT INTO extraction_records (capture_id, extractor, extractor_version, config_hash, caiji_version, title,
              published_at, published_ts, extracted_at, text_sha256)
@@ -139,9 +139,9 @@ pub async fn check_every_documented_query_runs_and_returns_what_it_says() {
                     e.paragraphs || '[\"（更正：第三段的数字有误。）\"]'::jsonb AS p
              FROM extractions e JOIN captures c ON c.id = e.capture_id WHERE c.canonical_url = $1 AND c.id <> $2
          ), t AS (
-             INSERT INTO texts (sha256, text, paragraphs, words)
+             INSERT INTO texts (sha256, text, paragraphs)
              SELECT sha256(convert_to(array_to_string(ARRAY(SELECT jsonb_array_elements_text(p)), E'\n\n'), 'UTF8')),
-                    array_to_string(ARRAY(SELECT jsonb_array_elements_text(p)), E'\n\n'), p, '' FROM old
+                    array_to_string(ARRAY(SELECT jsonb_array_elements_text(p)), E'\n\n'), p FROM old
              ON CONFLICT DO NOTHING RETURNING sha256
          )
          INSERT INTO extraction_records (capture_id, extractor, extractor_version, config_hash, caiji_version, title,

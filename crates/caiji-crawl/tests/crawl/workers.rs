@@ -105,8 +105,8 @@ async fn one_worker_keeps_every_host_busy_at_its_interval() {
     let booked = scalar_i64(&db, "SELECT sum(requests)::bigint FROM host_turns").await;
     assert!(booked as usize >= log.len(), "{booked} turns booked");
     // The run's texts are in the word index once it has ended.
-    assert_eq!(scalar_i64(&db, "SELECT count(*) FROM texts WHERE words IS NULL").await, 0);
-    assert!(scalar_i64(&db, "SELECT count(*) FROM texts WHERE words @@ to_tsquery('simple', '文章')").await > 0);
+    assert_eq!(scalar_i64(&db, "SELECT count(*) FROM search_texts WHERE words IS NULL").await, 0);
+    assert!(scalar_i64(&db, "SELECT count(*) FROM text_words WHERE words @@ to_tsquery('simple', '文章')").await > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -159,55 +159,123 @@ impl Archive {
         .await?)
     }
 
-    /// Claims up to `n` pending URLs of a site, at most one per host and none on `skip_hosts`
-    /// (hosts this worker has a URL in flight on, or deferred for the run, as `frontier.host`):
-    /// list pages before articles, new pages before revisits, then discovery order. Each claim
-    /// is a lease ([`CLAIM_LEASE`]) fenced by the run: the row records `last_run_id`, and only
+    /// Claims the next URLs of up to `hosts` hosts of `site` for run `run_id`, up to
+    /// `per_host` each: the hosts whose first pending URL comes first (list pages before
+    /// articles, new pages before revisits, then discovery order), none of `skip_hosts` and none
+    /// another worker has a request out on. Each host's URLs in that same order. Each claim is
+    /// a lease ([`CLAIM_LEASE`]) fenced by the run: the row records `last_run_id`, and only
     /// that run can settle it ([`Archive::store_capture`], [`Archive::settle`]). Two workers
     /// claiming at once never get the same row (the update re-checks `pending` under its row
-    /// lock).
+    /// lock). Reads every pending row of the site (one index scan): call it for new hosts,
+    /// and [`Archive::claim_more`] for hosts already being crawled.
     pub async fn claim_batch(
         &self,
         run_id: i64,
         site: &str,
-        n: usize,
+        hosts: usize,
+        per_host: usize,
         skip_hosts: &[String],
     ) -> Result<Vec<FrontierItem>, ArchiveError> {
-        if n == 0 {
+        if hosts == 0 || per_host == 0 {
             return Ok(Vec::new());
         }
-        #[allow(clippy::type_complexity)]
-        let rows: Vec<(String, String, String, UrlKind, i32, i16, bool, Option<i64>, Option<String>)> = sqlx::query_as(
+        self.claim(
             "WITH first_per_host AS (
-                SELECT DISTINCT ON (host) canonical_url, host, (kind = 'article') AS article, revisit, seq
+                SELECT DISTINCT ON (host) host, (kind = 'article') AS article, revisit, seq
                 FROM frontier
                 WHERE site = $2 AND state = 'pending' AND host <> ALL($3)
                 ORDER BY host, (kind = 'article'), revisit, seq
-             ), pick AS (
+             ), chosen AS (
                 -- Hosts another worker has a request out on wait for later: workers spread
                 -- over hosts instead of queueing for the same ones.
-                SELECT f.canonical_url FROM first_per_host f
+                SELECT f.host FROM first_per_host f
                 WHERE NOT EXISTS (SELECT 1 FROM host_turns t
                                   WHERE t.host = f.host AND t.held AND t.next_fetch_at > now())
                 ORDER BY f.article, f.revisit, f.seq LIMIT $4
+             ), pick AS (
+                SELECT n.canonical_url FROM chosen h CROSS JOIN LATERAL (
+                    SELECT canonical_url FROM frontier
+                    WHERE site = $2 AND state = 'pending' AND host = h.host
+                    ORDER BY (kind = 'article'), revisit, seq LIMIT $6) n
              )
              UPDATE frontier f SET state = 'in_progress', attempts = f.attempts + 1, last_run_id = $1,
                     updated_at = now(), lease_until = now() + make_interval(secs => $5)
              FROM pick
              WHERE f.canonical_url = pick.canonical_url AND f.state = 'pending'
              RETURNING f.canonical_url, f.url, f.site, f.kind, f.attempts, f.depth, f.revisit, f.revisit_interval_secs,
-                       f.host",
+                       f.host, f.seq",
+            run_id,
+            site,
+            skip_hosts,
+            hosts,
+            per_host,
         )
-        .bind(run_id)
-        .bind(site)
-        .bind(skip_hosts)
-        .bind(n as i64)
-        .bind(CLAIM_LEASE.as_secs_f64())
-        .fetch_all(&self.pool)
-        .await?;
-        let mut items: Vec<FrontierItem> = rows
+        .await
+    }
+
+    /// Claims the next URLs (up to `per_host` each, in claim order) of hosts this run is
+    /// already crawling, as [`Archive::claim_batch`] does but with one index probe per host:
+    /// a host's queue refilled without reading the rest of the frontier.
+    pub async fn claim_more(
+        &self,
+        run_id: i64,
+        site: &str,
+        hosts: &[String],
+        per_host: usize,
+    ) -> Result<Vec<FrontierItem>, ArchiveError> {
+        if hosts.is_empty() || per_host == 0 {
+            return Ok(Vec::new());
+        }
+        self.claim(
+            "WITH pick AS (
+                SELECT n.canonical_url FROM unnest($3::text[]) AS h(host) CROSS JOIN LATERAL (
+                    SELECT canonical_url FROM frontier
+                    WHERE site = $2 AND state = 'pending' AND host = h.host
+                    ORDER BY (kind = 'article'), revisit, seq LIMIT $6) n
+                WHERE $4::bigint > 0
+             )
+             UPDATE frontier f SET state = 'in_progress', attempts = f.attempts + 1, last_run_id = $1,
+                    updated_at = now(), lease_until = now() + make_interval(secs => $5)
+             FROM pick
+             WHERE f.canonical_url = pick.canonical_url AND f.state = 'pending'
+             RETURNING f.canonical_url, f.url, f.site, f.kind, f.attempts, f.depth, f.revisit, f.revisit_interval_secs,
+                       f.host, f.seq",
+            run_id,
+            site,
+            hosts,
+            hosts.len(),
+            per_host,
+        )
+        .await
+    }
+
+    /// Runs a claim statement (parameters: run, site, hosts, host count, lease, per host) and
+    /// returns its rows in claim order: by host, and in each host lists first, new before
+    /// revisits, then discovery order (RETURNING has no order).
+    async fn claim(
+        &self,
+        sql: &'static str,
+        run_id: i64,
+        site: &str,
+        hosts: &[String],
+        host_count: usize,
+        per_host: usize,
+    ) -> Result<Vec<FrontierItem>, ArchiveError> {
+        #[allow(clippy::type_complexity)]
+        let mut rows: Vec<(String, String, String, UrlKind, i32, i16, bool, Option<i64>, Option<String>, i64)> =
+            sqlx::query_as(sql)
+                .bind(run_id)
+                .bind(site)
+                .bind(hosts)
+                .bind(host_count as i64)
+                .bind(CLAIM_LEASE.as_secs_f64())
+                .bind(per_host as i64)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.sort_by(|a, b| (&a.8, a.3 == UrlKind::Article, a.6, a.9).cmp(&(&b.8, b.3 == UrlKind::Article, b.6, b.9)));
+        Ok(rows
             .into_iter()
-            .map(|(canonical_url, url, site, kind, attempts, depth, revisit, revisit_interval_secs, host)| {
+            .map(|(canonical_url, url, site, kind, attempts, depth, revisit, revisit_interval_secs, host, _)| {
                 FrontierItem {
                     canonical_url,
                     url,
@@ -220,10 +288,7 @@ impl Archive {
                     host: host.unwrap_or_default(),
                 }
             })
-            .collect();
-        // RETURNING has no order: keep the claim order (lists first) for the caller.
-        items.sort_by_key(|i| (i.kind == UrlKind::Article, i.revisit));
-        Ok(items)
+            .collect())
     }
 
     /// Takes the turn of `host` (`scheme://host[:port]`) if it is free (its `next_fetch_at`

@@ -21,7 +21,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use embedded::{ClusterStatus, EmbeddedCluster};
-pub use frontier::{FrontierItem, NewUrl, PreviousContent};
+pub use frontier::{CLAIM_LEASE, FrontierItem, NewUrl, PreviousContent};
 pub use lease::RunLease;
 pub use states::{CaptureOutcome, FrontierState, RunOutcome, UrlKind, WarcRecordStatus};
 pub use store::{ExtractedText, NewCapture, NewExtraction, RunInfo, Settle, Visit};

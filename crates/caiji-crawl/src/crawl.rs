@@ -9,13 +9,13 @@
 //! stage's rule: a robots.txt outage defers the host, an off-site redirect is refused, a page
 //! that takes too long to parse is kept unextracted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use caiji_archive::store::CharsetRecord;
 use caiji_archive::{
@@ -426,64 +426,81 @@ async fn crawl_site(
         tracing::info!(site = %name, "joining the crawl another worker leads: its frontier is shared");
     }
 
-    // Hosts deferred for this run (robots.txt unavailable), and hosts with a URL in flight: no
-    // claim on them. Each in-flight URL is a future of this task (a host waits for its turn
-    // inside its own future), so 1,000 hosts are 1,000 futures, not 1,000 tasks.
+    // Hosts deferred for this run (robots.txt unavailable): no claim on them.
     let mut deferred_hosts: Vec<String> = Vec::new();
-    let mut busy: std::collections::HashMap<String, FrontierItem> = std::collections::HashMap::new();
+    // Per host, the URL in flight (one at a time) and the URLs claimed for it waiting behind it
+    // (a host queue, as in Heritrix and Nutch): a host's next URL starts as its last one ends,
+    // and its queue is refilled by a claim that probes only that host.
+    let mut busy: HashMap<String, FrontierItem> = HashMap::new();
+    let mut queued: HashMap<String, VecDeque<(FrontierItem, Instant)>> = HashMap::new();
+    // Hosts whose queue ran dry, refilled by the next claim.
+    let mut dry: Vec<String> = Vec::new();
     // Each URL in flight is a task of its own: it books its host's turn and sends on time
     // whatever this loop is waiting for (a store, a claim). Dropped, the set aborts them.
     let mut in_flight: tokio::task::JoinSet<Settled> = tokio::task::JoinSet::new();
-    let mut hosts_by_task: std::collections::HashMap<tokio::task::Id, String> = std::collections::HashMap::new();
+    let mut hosts_by_task: HashMap<tokio::task::Id, String> = HashMap::new();
     let shared_site = Arc::new(site.clone());
     let limit = ctx.max_hosts_in_flight.max(1);
-    // Refill when this many slots are free (one claim statement serves many hosts).
-    let refill_at = (limit / 16).max(1);
+    let per_host = claims_per_host(
+        site.file.min_interval_ms.map(Duration::from_millis).unwrap_or(ctx.fetcher.config().min_interval),
+    );
     let mut exhausted = false;
     let mut budget_left = true;
+    // Looking for new hosts reads the site's whole frontier: done when hosts are free, and at
+    // most once a second while it finds fewer than there is room for.
+    let mut next_new_hosts = Instant::now();
     loop {
+        // Claims wait until a sixteenth of the hosts in flight need one: one statement serves many.
+        let refill_at = (in_flight.len() / 16).max(1);
         let free = limit - in_flight.len();
-        if !ctx.cancel.is_cancelled() && budget_left && (free >= refill_at || in_flight.is_empty()) {
+        let claiming = !ctx.cancel.is_cancelled() && budget_left;
+        let refill = !dry.is_empty() && (dry.len() >= refill_at || in_flight.is_empty());
+        let new_hosts = free > 0 && (in_flight.is_empty() || (free >= refill_at && Instant::now() >= next_new_hosts));
+        if claiming && (refill || new_hosts) {
             // Never claim without the site's lock (it dies with a database restart).
             if let Err(e) = lease.verify().await {
-                release_all(ctx, &busy).await;
+                release_all(ctx, &busy, &queued).await;
                 return Err((counts, e.into()));
             }
-            let mut skip: Vec<String> = busy.keys().cloned().collect();
-            skip.extend(deferred_hosts.iter().cloned());
-            let items = match ctx.archive.claim_batch(ctx.run_id, &name, free, &skip).await {
+            let mut items = match ctx.archive.claim_more(ctx.run_id, &name, &dry, per_host).await {
                 Ok(items) => items,
                 Err(e) => {
-                    release_all(ctx, &busy).await;
+                    release_all(ctx, &busy, &queued).await;
                     return Err((counts, e.into()));
                 }
             };
-            exhausted = items.is_empty();
-            for item in items {
-                if !ctx.take_budget() {
-                    tracing::info!(site = %name, "page budget reached");
-                    budget_left = false;
-                    if let Err(e) = ctx.archive.release(ctx.run_id, &item.canonical_url, "page budget reached").await {
-                        tracing::warn!(url = %item.url, error = %e, "could not release a claimed URL");
+            dry.clear();
+            let refilled: HashSet<String> = items.iter().map(|i| i.host.clone()).collect();
+            let free = free.saturating_sub(refilled.len());
+            if free > 0 && (Instant::now() >= next_new_hosts || (in_flight.is_empty() && refilled.is_empty())) {
+                let mut skip: Vec<String> = busy.keys().cloned().collect();
+                skip.extend(deferred_hosts.iter().cloned());
+                skip.extend(refilled.iter().cloned());
+                let more = match ctx.archive.claim_batch(ctx.run_id, &name, free, per_host, &skip).await {
+                    Ok(items) => items,
+                    Err(e) => {
+                        release_all(ctx, &busy, &queued).await;
+                        return Err((counts, e.into()));
                     }
-                    continue;
-                }
-                busy.insert(item.host.clone(), item.clone());
-                let host = item.host.clone();
-                let (task_ctx, task_site) = (ctx.clone(), shared_site.clone());
-                let handle = in_flight.spawn(async move {
-                    // All four stages in the task: stores run side by side on the pool's
-                    // connections, not one after another in the claiming loop.
-                    let mut counts = SiteCounts::default();
-                    let d = fetch_and_analyze(&task_ctx, &task_site, &item, &mut counts).await;
-                    let deferred = matches!(d, Disposition::Deferred { .. });
-                    let stored = match store_robots_fetches(&task_ctx, task_site.name()).await {
-                        Ok(()) => store(&task_ctx, &task_site, &item, d, &mut counts, epoch).await,
-                        Err(e) => Err(e),
-                    };
-                    Settled { item, deferred, stored, counts }
-                });
-                hosts_by_task.insert(handle.id(), host);
+                };
+                let found: HashSet<&str> = more.iter().map(|i| i.host.as_str()).collect();
+                next_new_hosts =
+                    if found.len() < free { Instant::now() + Duration::from_secs(1) } else { Instant::now() };
+                items.extend(more);
+            }
+            exhausted = items.is_empty();
+            let claimed_at = Instant::now();
+            for item in items {
+                queued.entry(item.host.clone()).or_default().push_back((item, claimed_at));
+            }
+        }
+        // Start every host with a queue and nothing in flight.
+        let idle: Vec<String> = queued.keys().filter(|h| !busy.contains_key(*h)).cloned().collect();
+        for host in idle {
+            if !start_next(ctx, &shared_site, epoch, &host, &mut queued, &mut busy, &mut in_flight, &mut hosts_by_task)
+                .await
+            {
+                budget_left = false;
             }
         }
         if in_flight.is_empty() {
@@ -540,14 +557,37 @@ async fn crawl_site(
             None => {
                 // Interrupted: every URL still in flight goes back to pending.
                 in_flight.abort_all();
-                release_all(ctx, &busy).await;
+                release_all(ctx, &busy, &queued).await;
                 break;
             }
         };
         busy.remove(&item.host);
         counts.add(&local);
-        if deferred && !deferred_hosts.contains(&item.host) {
-            deferred_hosts.push(item.host.clone());
+        if deferred {
+            if !deferred_hosts.contains(&item.host) {
+                deferred_hosts.push(item.host.clone());
+            }
+            release_queue(ctx, queued.remove(&item.host), "host deferred: robots.txt unavailable").await;
+        } else if queued.get(&item.host).is_some_and(|q| !q.is_empty()) {
+            if !start_next(
+                ctx,
+                &shared_site,
+                epoch,
+                &item.host,
+                &mut queued,
+                &mut busy,
+                &mut in_flight,
+                &mut hosts_by_task,
+            )
+            .await
+            {
+                budget_left = false;
+            }
+        } else {
+            queued.remove(&item.host);
+            if !ctx.cancel.is_cancelled() && budget_left {
+                dry.push(item.host.clone());
+            }
         }
         match stored {
             Ok(()) => {}
@@ -557,13 +597,13 @@ async fn crawl_site(
                 tracing::warn!(url = %url, "claim taken over by another run: this fetch is not stored");
                 if let Err(e) = lease.verify().await {
                     in_flight.abort_all();
-                    release_all(ctx, &busy).await;
+                    release_all(ctx, &busy, &queued).await;
                     return Err((counts, e.into()));
                 }
             }
             Err(e) => {
                 in_flight.abort_all();
-                release_all(ctx, &busy).await;
+                release_all(ctx, &busy, &queued).await;
                 return Err((counts, e.into()));
             }
         }
@@ -625,14 +665,86 @@ struct Settled {
 /// Gives back the URLs still in flight (interrupted run, fatal error): pending again for the
 /// next run or another worker. Best effort: a URL not released is returned by
 /// [`Archive::release_dead_claims`] once this run is over.
-async fn release_all(ctx: &RunContext, busy: &std::collections::HashMap<String, FrontierItem>) {
-    for item in busy.values() {
+async fn release_all(
+    ctx: &RunContext,
+    busy: &HashMap<String, FrontierItem>,
+    queued: &HashMap<String, VecDeque<(FrontierItem, Instant)>>,
+) {
+    let mut items: Vec<&FrontierItem> = busy.values().collect();
+    for q in queued.values() {
+        items.extend(q.iter().map(|(item, _)| item));
+    }
+    for item in items {
         if let Err(e) =
             ctx.archive.release(ctx.run_id, &item.canonical_url, "run stopped before this URL was stored").await
         {
             tracing::warn!(url = %item.url, error = %e, "could not release an in-flight URL");
         }
     }
+}
+
+/// Gives back the claimed URLs of a host's queue, unattempted.
+async fn release_queue(ctx: &RunContext, queue: Option<VecDeque<(FrontierItem, Instant)>>, why: &str) {
+    for (item, _) in queue.into_iter().flatten() {
+        if let Err(e) = ctx.archive.release(ctx.run_id, &item.canonical_url, why).await {
+            tracing::warn!(url = %item.url, error = %e, "could not release a claimed URL");
+        }
+    }
+}
+
+/// URLs claimed per host at a time: about a minute of the host's fetches at its interval,
+/// from 1 to 8. Fewer claims (each a statement) without holding many URLs away from other
+/// workers, and without a queue outliving its claims' lease.
+fn claims_per_host(interval: Duration) -> usize {
+    (60_000 / interval.as_millis().max(1)).clamp(1, 8) as usize
+}
+
+/// Starts the next URL of `host`'s queue as a task. A claim older than half its lease is
+/// given back instead (with the rest of the queue: older still), so that no fetch starts
+/// on a claim about to expire. Returns false when the run's page budget is spent (the queue
+/// is given back).
+#[allow(clippy::too_many_arguments)]
+async fn start_next(
+    ctx: &Arc<RunContext>,
+    site: &Arc<SiteConfig>,
+    epoch: chrono::DateTime<chrono::Utc>,
+    host: &str,
+    queued: &mut HashMap<String, VecDeque<(FrontierItem, Instant)>>,
+    busy: &mut HashMap<String, FrontierItem>,
+    in_flight: &mut tokio::task::JoinSet<Settled>,
+    hosts_by_task: &mut HashMap<tokio::task::Id, String>,
+) -> bool {
+    let Some(queue) = queued.get_mut(host) else { return true };
+    let Some((item, claimed_at)) = queue.pop_front() else { return true };
+    if claimed_at.elapsed() > caiji_archive::CLAIM_LEASE / 2 {
+        let mut rest = queued.remove(host).unwrap_or_default();
+        rest.push_front((item, claimed_at));
+        release_queue(ctx, Some(rest), "claim too old to start: back to the frontier").await;
+        return true;
+    }
+    if !ctx.take_budget() {
+        tracing::info!(site = %site.name(), "page budget reached");
+        let mut rest = queued.remove(host).unwrap_or_default();
+        rest.push_front((item, claimed_at));
+        release_queue(ctx, Some(rest), "page budget reached").await;
+        return false;
+    }
+    busy.insert(host.to_string(), item.clone());
+    let (task_ctx, task_site) = (ctx.clone(), site.clone());
+    let handle = in_flight.spawn(async move {
+        // All four stages in the task: stores run side by side on the pool's connections, not
+        // one after another in the claiming loop.
+        let mut counts = SiteCounts::default();
+        let d = fetch_and_analyze(&task_ctx, &task_site, &item, &mut counts).await;
+        let deferred = matches!(d, Disposition::Deferred { .. });
+        let stored = match store_robots_fetches(&task_ctx, task_site.name()).await {
+            Ok(()) => store(&task_ctx, &task_site, &item, d, &mut counts, epoch).await,
+            Err(e) => Err(e),
+        };
+        Settled { item, deferred, stored, counts }
+    });
+    hosts_by_task.insert(handle.id(), host.to_string());
+    true
 }
 
 /// Start URLs and sitemaps from the site file, plus sitemaps its robots.txt names.

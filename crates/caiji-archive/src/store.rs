@@ -482,6 +482,27 @@ impl Archive {
 }
 
 impl Archive {
+    /// The newest readable answer captured for a robots.txt URL (its canonical form): a
+    /// complete 2xx or 4xx response, as (fetched_at, status, body; empty when none was kept).
+    /// What the crawl obeys instead of asking again (RFC 9309 §2.4) or during an outage.
+    pub async fn newest_robots_txt(
+        &self,
+        canonical_url: &str,
+    ) -> Result<Option<(DateTime<Utc>, i16, Vec<u8>)>, ArchiveError> {
+        let row: Option<(DateTime<Utc>, i16, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT c.fetched_at, c.status, b.content FROM captures c LEFT JOIN bodies b ON b.sha256 = c.body_sha256
+             WHERE c.canonical_url = $1 AND c.outcome IN ('ok', 'http_status')
+               AND (c.status BETWEEN 200 AND 299 OR c.status BETWEEN 400 AND 499)
+             ORDER BY c.fetched_at DESC LIMIT 1",
+        )
+        .bind(canonical_url)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(at, status, body)| (at, status, body.unwrap_or_default())))
+    }
+}
+
+impl Archive {
     /// Up to `limit` texts without their words (no row in `text_words`: written by a crawl,
     /// whose write path leaves indexing to a batch), as (sha256, text), in sha256 order from
     /// after `after` (a keyset: callers go through the archive once).

@@ -30,6 +30,10 @@ pub struct FetchSettings {
     pub user_agent: String,
     pub min_interval_ms: u64,
     pub crawl_delay_cap_secs: f64,
+    /// A robots.txt in the archive younger than this is obeyed without fetching it again
+    /// (RFC 9309 §2.4 allows up to a day); during an outage the newest one is obeyed whatever
+    /// its age. 0: ask every run.
+    pub robots_fresh_secs: f64,
     pub connect_timeout_secs: f64,
     pub timeout_secs: f64,
     pub max_body_bytes: u64,
@@ -49,6 +53,7 @@ impl Default for FetchSettings {
             user_agent: d.user_agent,
             min_interval_ms: d.min_interval.as_millis() as u64,
             crawl_delay_cap_secs: d.crawl_delay_cap.as_secs_f64(),
+            robots_fresh_secs: d.robots_fresh_for.as_secs_f64(),
             connect_timeout_secs: d.connect_timeout.as_secs_f64(),
             timeout_secs: d.total_timeout.as_secs_f64(),
             max_body_bytes: d.max_body_bytes,
@@ -313,6 +318,7 @@ impl Config {
             min_interval: Duration::from_millis(f.min_interval_ms),
             host_intervals,
             crawl_delay_cap: secs(f.crawl_delay_cap_secs),
+            robots_fresh_for: secs(f.robots_fresh_secs),
             connect_timeout: secs(f.connect_timeout_secs),
             total_timeout: secs(f.timeout_secs),
             max_body_bytes: f.max_body_bytes,

@@ -236,7 +236,8 @@ async fn run_sites(
     // Every request books its host's turn in the archive: the interval holds across workers.
     let turns = Arc::new(ArchiveTurns { archive: archive.clone() });
     let fetcher =
-        Fetcher::with_routes(config.fetch_config(), routes).map_err(|e| (empty(), e.into()))?.with_turns(turns);
+        Fetcher::with_routes(config.fetch_config(), routes).map_err(|e| (empty(), e.into()))?.with_turns(turns)
+        .with_robots_store(Arc::new(ArchiveRobots { archive: archive.clone() }));
     let names: Vec<String> = sites.iter().map(|s| s.name().to_string()).collect();
     // Claims of workers that are gone (killed, crashed) come back; live workers' stay theirs.
     let resumed = archive.release_dead_claims(&names).await.map_err(|e| (empty(), e.into()))?;
@@ -337,6 +338,32 @@ struct RunContext {
     revisit_all: bool,
     /// Per site: hosts with a request in flight at once.
     max_hosts_in_flight: usize,
+}
+
+/// robots.txt answers from the archive's captures (every worker's): obeyed for a day without
+/// asking again, and during an outage.
+struct ArchiveRobots {
+    archive: Archive,
+}
+
+impl caiji_fetch::RobotsStore for ArchiveRobots {
+    fn newest<'a>(&'a self, robots_url: &'a url::Url) -> caiji_fetch::TurnFuture<'a, Option<caiji_fetch::StoredRobots>> {
+        Box::pin(async move {
+            let canonical = canon::canonicalize(robots_url).map(|u| u.to_string()).unwrap_or_else(|| robots_url.to_string());
+            match self.archive.newest_robots_txt(&canonical).await {
+                Ok(found) => found.map(|(fetched_at, status, body)| caiji_fetch::StoredRobots {
+                    fetched_at,
+                    status: status.max(0) as u16,
+                    body,
+                }),
+                Err(e) => {
+                    // Only a cache: the file is fetched as if none were kept.
+                    tracing::warn!(url = %robots_url, error = %e, "cannot read archived robots.txt");
+                    None
+                }
+            }
+        })
+    }
 }
 
 /// Host turns booked in the archive (`host_turns`), shared by every worker of it.

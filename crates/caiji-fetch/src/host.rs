@@ -8,7 +8,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use crate::robots::RobotsRules;
-use crate::{Fetched, Fetcher, Hop, Outcome, error_chain, host_key};
+use crate::{Fetched, Fetcher, Hop, Outcome, StoredRobots, error_chain, host_key};
 
 /// robots.txt bodies larger than this are cut, not refused (RFC 9309 §2.5: at least 500 KiB).
 const ROBOTS_MAX_BYTES: usize = 500 * 1024;
@@ -27,10 +27,10 @@ impl HostState {
         let cfg = fetcher.config();
         let host = url.host_str().unwrap_or_default();
         let base = cfg.host_intervals.get(host).copied().unwrap_or(cfg.min_interval);
-        let robots = if cfg.obey_robots {
-            fetch_robots(fetcher, url, base.max(Duration::from_millis(1))).await
+        let (robots, requested) = if cfg.obey_robots {
+            read_robots(fetcher, url, base.max(Duration::from_millis(1))).await
         } else {
-            RobotsRules::AllowAll
+            (RobotsRules::AllowAll, false)
         };
         let crawl_delay = robots
             .crawl_delay()
@@ -43,7 +43,7 @@ impl HostState {
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::MIN);
         let limiter = RateLimiter::direct(quota);
-        if cfg.obey_robots {
+        if requested {
             // The robots.txt request was this host's first: the next one waits a full interval
             // (its Crawl-delay now known), here and for every worker sharing the host's turns.
             let _ = limiter.check();
@@ -104,14 +104,53 @@ impl HostState {
     }
 }
 
-/// Fetches and parses a host's robots.txt (RFC 9309): redirects followed up to five hops,
-/// 4xx = no rules, 5xx or unreachable = unavailable (the host is deferred, not refused). The
-/// fetch itself is recorded like a page's, for the archive.
-async fn fetch_robots(fetcher: &Fetcher, url: &Url, interval: Duration) -> RobotsRules {
+/// The rules of a host's robots.txt, and whether a request was sent for them. A copy the
+/// fetcher's [`crate::RobotsStore`] kept is obeyed without a request while younger than
+/// `robots_fresh_for` (RFC 9309 §2.4); otherwise the file is fetched, and when it is
+/// unreachable the newest kept copy, of any age, is obeyed rather than deferring the host
+/// (§2.3.1.4 allows a crawler to keep using a cached copy).
+async fn read_robots(fetcher: &Fetcher, url: &Url, interval: Duration) -> (RobotsRules, bool) {
     let mut robots_url = url.clone();
     robots_url.set_path("/robots.txt");
     robots_url.set_query(None);
     robots_url.set_fragment(None);
+    let stored = match fetcher.robots_store() {
+        Some(store) if fetcher.address_refusal(&robots_url).is_none() => store.newest(&robots_url).await,
+        _ => None,
+    };
+    let age = |s: &StoredRobots| (chrono::Utc::now() - s.fetched_at).to_std().unwrap_or(Duration::ZERO);
+    if let Some(s) = &stored
+        && age(s) < fetcher.config().robots_fresh_for
+    {
+        tracing::debug!(url = %robots_url, age_s = age(s).as_secs(), status = s.status, "robots.txt: the archived copy");
+        return (stored_rules(fetcher, s), false);
+    }
+    let rules = fetch_robots(fetcher, robots_url, interval).await;
+    match (rules, stored) {
+        (RobotsRules::Unavailable(why), Some(s)) => {
+            tracing::warn!(
+                url = %url, error = %why, fetched_at = %s.fetched_at, status = s.status,
+                "robots.txt unreachable: obeying the newest archived copy (RFC 9309 §2.3.1.4)"
+            );
+            (stored_rules(fetcher, &s), true)
+        }
+        (rules, _) => (rules, true),
+    }
+}
+
+/// The rules of a kept answer: a 2xx body's rules, none for a 4xx.
+fn stored_rules(fetcher: &Fetcher, s: &StoredRobots) -> RobotsRules {
+    if (200..300).contains(&s.status) {
+        RobotsRules::parse(&fetcher.config().user_agent, &s.body[..s.body.len().min(ROBOTS_MAX_BYTES)])
+    } else {
+        RobotsRules::AllowAll
+    }
+}
+
+/// Fetches and parses a host's robots.txt (RFC 9309): redirects followed up to five hops,
+/// 4xx = no rules, 5xx or unreachable = unavailable (the host is deferred, not refused). The
+/// fetch itself is recorded like a page's, for the archive.
+async fn fetch_robots(fetcher: &Fetcher, mut robots_url: Url, interval: Duration) -> RobotsRules {
     let started = std::time::Instant::now();
     let mut record = Fetched {
         url: robots_url.clone(),

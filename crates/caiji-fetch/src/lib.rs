@@ -51,6 +51,9 @@ pub struct FetchConfig {
     pub host_intervals: HashMap<String, Duration>,
     /// robots.txt `Crawl-delay` is obeyed up to this.
     pub crawl_delay_cap: Duration,
+    /// A robots.txt kept by the fetcher's [`RobotsStore`] is obeyed without asking again while
+    /// younger than this (RFC 9309 §2.4: no more than 24 hours).
+    pub robots_fresh_for: Duration,
     pub connect_timeout: Duration,
     /// From the start of the request until the last body byte.
     pub total_timeout: Duration,
@@ -75,6 +78,7 @@ impl Default for FetchConfig {
             min_interval: Duration::from_secs(1),
             host_intervals: HashMap::new(),
             crawl_delay_cap: Duration::from_secs(30),
+            robots_fresh_for: ROBOTS_FRESH_FOR,
             connect_timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(30),
             max_body_bytes: 10 * 1024 * 1024,
@@ -224,6 +228,30 @@ pub trait HostTurns: Send + Sync {
     fn pause<'a>(&'a self, host: &'a str, wait: Duration) -> TurnFuture<'a, ()>;
 }
 
+/// A robots.txt answer read earlier (by this worker or another one) and kept by the caller.
+#[derive(Debug, Clone)]
+pub struct StoredRobots {
+    /// When it was fetched.
+    pub fetched_at: chrono::DateTime<chrono::Utc>,
+    /// The HTTP status of its final answer: 2xx (rules in `body`) or 4xx (no rules).
+    pub status: u16,
+    /// The body as received (the first 500 KiB at most).
+    pub body: Vec<u8>,
+}
+
+/// Where robots.txt answers fetched earlier are kept (caiji's crawl: the archive's captures,
+/// shared by every worker of it). RFC 9309 §2.4: a copy younger than
+/// [`FetchConfig::robots_fresh_for`] is obeyed without a request; §2.3.1.4: while the file is unreachable
+/// the newest copy is obeyed, whatever its age, instead of deferring the host.
+pub trait RobotsStore: Send + Sync {
+    /// The newest readable answer (2xx or 4xx) to `robots_url`, if any was kept.
+    fn newest<'a>(&'a self, robots_url: &'a Url) -> TurnFuture<'a, Option<StoredRobots>>;
+}
+
+/// How long a kept robots.txt is obeyed without asking again by default (RFC 9309 §2.4:
+/// no more than 24 hours).
+pub const ROBOTS_FRESH_FOR: Duration = Duration::from_secs(24 * 3600);
+
 /// A host's turn, held while a request is out.
 pub(crate) struct Turn {
     host: String,
@@ -241,6 +269,8 @@ pub struct Fetcher {
     robots_fetches: std::sync::Mutex<Vec<Fetched>>,
     /// Turns shared with other workers, when there are any.
     turns: Option<Arc<dyn HostTurns>>,
+    /// robots.txt answers kept from earlier fetches, when the caller keeps them.
+    robots_store: Option<Arc<dyn RobotsStore>>,
 }
 
 impl Fetcher {
@@ -274,6 +304,7 @@ impl Fetcher {
             hosts: Mutex::new(HashMap::new()),
             robots_fetches: Default::default(),
             turns: None,
+            robots_store: None,
         })
     }
 
@@ -282,6 +313,18 @@ impl Fetcher {
     pub fn with_turns(mut self, turns: Arc<dyn HostTurns>) -> Self {
         self.turns = Some(turns);
         self
+    }
+
+    /// Reads robots.txt from `store` first: a copy younger than `robots_fresh_for` is obeyed
+    /// without a request, and during an outage the newest copy is obeyed instead of deferring
+    /// the host (RFC 9309 §2.4, §2.3.1.4).
+    pub fn with_robots_store(mut self, store: Arc<dyn RobotsStore>) -> Self {
+        self.robots_store = Some(store);
+        self
+    }
+
+    pub(crate) fn robots_store(&self) -> Option<&dyn RobotsStore> {
+        self.robots_store.as_deref()
     }
 
     /// Waits for, and takes, the turn of `url`'s host with the shared [`HostTurns`], if any;

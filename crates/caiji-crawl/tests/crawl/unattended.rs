@@ -139,15 +139,16 @@ async fn an_analysis_past_its_limit_keeps_the_capture() {
     assert_eq!(web.requests(host, "/a/1").len(), 0, "the list page's links were never read");
 }
 
-/// Row 3: a robots.txt outage defers the host: its URLs stay pending, the run is not `done`
-/// (exit 1), the robots.txt answer is archived; the next run gets every article.
+/// Row 3: a robots.txt outage, with no copy of the file in the archive, defers the host: its
+/// URLs stay pending, the run is not `done` (exit 1), the robots.txt answer is archived; the
+/// next run gets every article.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn robots_outage_defers_the_host_and_loses_nothing() {
     let db = TestDb::new().await.expect("test database");
     let web = Arc::new(Web::default());
     let host = "outage.test";
     let articles: Vec<String> = (1..=10).map(|i| format!("/a/{i}.html")).collect();
-    web.set(host, "/robots.txt", Page::typed("text/plain", "User-agent: *\nDisallow: /private/\n"));
+    web.set(host, "/robots.txt", Page::status(503));
     web.set(host, "/list/1.html", list(&articles));
     for (i, p) in articles.iter().enumerate() {
         web.set(host, p, article(i));
@@ -155,43 +156,40 @@ async fn robots_outage_defers_the_host_and_loses_nothing() {
     let addr = serve(web.clone()).await;
     let tmp = tempfile::tempdir().unwrap();
     let config = config(tmp.path(), "", "", &[("outage", &[host], "http://outage.test/list/1.html")]);
-    let opts = |max| CrawlOptions { routes: routes(addr, &[host]), max_pages: max, ..Default::default() };
+    let opts = || CrawlOptions { routes: routes(addr, &[host]), ..Default::default() };
 
-    let first = crawl(&config, &db.archive, &db.url, &opts(Some(4))).await.expect("run 1");
-    assert_eq!(first.sites["outage"].articles, 3);
-
-    web.set(host, "/robots.txt", Page::status(503));
-    let second = crawl(&config, &db.archive, &db.url, &opts(None)).await.expect("run 2 records its outcome");
-    assert_eq!(second.outcome, RunOutcome::Incomplete, "{second:?}");
-    assert!(second.reason.as_deref().unwrap_or("").contains("deferred"), "{second:?}");
-    assert_eq!(second.sites["outage"].disallowed, 0);
-    assert_eq!(second.sites["outage"].fetched, 0, "nothing may be requested while robots.txt is unavailable");
+    let first = crawl(&config, &db.archive, &db.url, &opts()).await.expect("run 1 records its outcome");
+    assert_eq!(first.outcome, RunOutcome::Incomplete, "{first:?}");
+    assert!(first.reason.as_deref().unwrap_or("").contains("deferred"), "{first:?}");
+    assert_eq!(first.sites["outage"].disallowed, 0);
+    assert_eq!(first.sites["outage"].fetched, 0, "nothing may be requested while robots.txt is unavailable");
+    assert_eq!(web.requests_to(host), web.requests(host, "/robots.txt").len());
     let (outcome, error): (String, Option<String>) =
         sqlx::query_as("SELECT outcome, error FROM crawl_runs WHERE id = $1")
-            .bind(second.run_id)
+            .bind(first.run_id)
             .fetch_one(db.archive.pool())
             .await
             .unwrap();
     assert_eq!(outcome, "incomplete");
     assert!(error.is_some());
     assert_eq!(
-        scalar_i64(&db, "SELECT count(*) FROM frontier WHERE kind = 'article' AND state = 'pending'").await,
-        7,
-        "the pending articles stay pending"
+        scalar_i64(&db, "SELECT count(*) FROM frontier WHERE state = 'pending'").await,
+        1,
+        "the start URL stays pending"
     );
     assert_eq!(scalar_i64(&db, "SELECT count(*) FROM frontier WHERE state IN ('disallowed', 'in_progress')").await, 0);
-    // The robots.txt answers are archived, the 503 with its run.
+
+    web.set(host, "/robots.txt", Page::typed("text/plain", "User-agent: *\nDisallow: /private/\n"));
+    let second = crawl(&config, &db.archive, &db.url, &opts()).await.expect("run 2");
+    assert_eq!(second.outcome, RunOutcome::Done, "{second:?}");
+    // The robots.txt answers are archived, each with its run.
     let robots: Vec<(i16, i64)> = sqlx::query_as(
         "SELECT status, crawl_run_id FROM captures WHERE url = 'http://outage.test/robots.txt' ORDER BY id",
     )
     .fetch_all(db.archive.pool())
     .await
     .unwrap();
-    assert_eq!(robots, vec![(200, first.run_id), (503, second.run_id)]);
-
-    web.set(host, "/robots.txt", Page::typed("text/plain", "User-agent: *\nDisallow: /private/\n"));
-    let third = crawl(&config, &db.archive, &db.url, &opts(None)).await.expect("run 3");
-    assert_eq!(third.outcome, RunOutcome::Done, "{third:?}");
+    assert_eq!(robots, vec![(503, first.run_id), (200, second.run_id)]);
     assert_eq!(
         scalar_i64(&db, "SELECT count(DISTINCT canonical_url) FROM captures WHERE url LIKE '%/a/%' AND outcome = 'ok'")
             .await,
@@ -199,6 +197,67 @@ async fn robots_outage_defers_the_host_and_loses_nothing() {
         "every article archived"
     );
     assert_eq!(scalar_i64(&db, "SELECT count(*) FROM captures WHERE url LIKE '%/a/%'").await, 10, "and none twice");
+}
+
+/// RFC 9309 §2.4 and §2.3.1.4: the robots.txt in the archive is obeyed without asking again for
+/// a day (`robots_fresh_secs`), by any run; past that it is asked for again, and while the
+/// file is unreachable the archived copy is obeyed (its rules still hold) instead of
+/// deferring the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_robots_txt_is_obeyed_for_a_day_and_through_an_outage() {
+    let db = TestDb::new().await.expect("test database");
+    let web = Arc::new(Web::default());
+    let host = "cached.test";
+    let mut articles: Vec<String> = (1..=3).map(|i| format!("/a/{i}.html")).collect();
+    articles.push("/a/private/1.html".into());
+    web.set(host, "/robots.txt", Page::typed("text/plain", "User-agent: *\nDisallow: /a/private/\n"));
+    web.set(host, "/list/1.html", list(&articles));
+    for i in 1..=6 {
+        web.set(host, &format!("/a/{i}.html"), article(i));
+    }
+    web.set(host, "/a/private/1.html", article(99));
+    let addr = serve(web.clone()).await;
+    let opts = || CrawlOptions { routes: routes(addr, &[host]), ..Default::default() };
+    let site = [("cached", &[host][..], "http://cached.test/list/1.html")];
+    let tmp = tempfile::tempdir().unwrap();
+    let daily = config(&tmp.path().join("daily"), "", "", &site);
+    let always = config(&tmp.path().join("always"), "robots_fresh_secs = 0", "", &site);
+
+    let first = crawl(&daily, &db.archive, &db.url, &opts()).await.expect("run 1");
+    assert_eq!((first.outcome, first.sites["cached"].articles, first.sites["cached"].disallowed), (RunOutcome::Done, 3, 1));
+    assert_eq!(web.requests(host, "/robots.txt").len(), 1);
+
+    // Within the day: not asked again (the server would answer 503), and still obeyed.
+    web.set(host, "/robots.txt", Page::status(503));
+    articles.insert(0, "/a/4.html".into());
+    web.set(host, "/list/1.html", list(&articles));
+    let second = crawl(&daily, &db.archive, &db.url, &opts()).await.expect("run 2");
+    assert_eq!(second.outcome, RunOutcome::Done, "{second:?}");
+    assert_eq!(second.sites["cached"].articles, 1, "{second:?}");
+    assert_eq!(web.requests(host, "/robots.txt").len(), 1, "a fresh archived copy is not fetched again");
+
+    // Asked again (fresh for 0 s): unreachable, so the archived copy holds and nothing is deferred.
+    articles.insert(0, "/a/5.html".into());
+    articles.push("/a/private/2.html".into());
+    web.set(host, "/list/1.html", list(&articles));
+    let third = crawl(&always, &db.archive, &db.url, &opts()).await.expect("run 3");
+    assert_eq!(third.outcome, RunOutcome::Done, "{third:?}");
+    assert_eq!((third.sites["cached"].articles, third.sites["cached"].deferred), (1, 0), "{third:?}");
+    assert!(web.requests(host, "/robots.txt").len() >= 2, "asked again once the copy is stale");
+    assert!(web.requests(host, "/a/private/1.html").is_empty() && web.requests(host, "/a/private/2.html").is_empty());
+    assert_eq!(
+        scalar_i64(&db, "SELECT count(*) FROM frontier WHERE canonical_url LIKE '%/private/%' AND state = 'disallowed'")
+            .await,
+        2
+    );
+
+    // A good answer again: it is what the next runs obey.
+    web.set(host, "/robots.txt", Page::typed("text/plain", "User-agent: *\nDisallow: /a/6\n"));
+    articles.insert(0, "/a/6.html".into());
+    web.set(host, "/list/1.html", list(&articles));
+    let fourth = crawl(&always, &db.archive, &db.url, &opts()).await.expect("run 4");
+    assert_eq!((fourth.outcome, fourth.sites["cached"].disallowed), (RunOutcome::Done, 1), "{fourth:?}");
+    assert!(web.requests(host, "/a/6.html").is_empty());
 }
 
 /// Row 5: the run's session dies (as in a PostgreSQL restart) while it waits on a slow

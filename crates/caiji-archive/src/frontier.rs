@@ -75,12 +75,18 @@ impl Archive {
         Ok(r.rows_affected())
     }
 
-    /// How many URLs of `site` are claimed (`in_progress`) by any worker.
-    pub async fn claims_in_progress(&self, site: &str) -> Result<i64, ArchiveError> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM frontier WHERE site = $1 AND state = 'in_progress'")
-            .bind(site)
-            .fetch_one(&self.pool)
-            .await?)
+    /// How many URLs of `site` are not settled yet: claimed (`in_progress`) by any worker, or
+    /// `pending` on a host other than `skip_hosts` (a claim passes over a host while another
+    /// worker has a request out on it). The site is done for a worker when this is 0.
+    pub async fn unsettled(&self, site: &str, skip_hosts: &[String]) -> Result<i64, ArchiveError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM frontier
+             WHERE site = $1 AND (state = 'in_progress' OR (state = 'pending' AND host <> ALL($2)))",
+        )
+        .bind(site)
+        .bind(skip_hosts)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Adds URLs; known ones are left alone, except that start, sitemap and list pages

@@ -235,8 +235,9 @@ async fn run_sites(
     }
     // Every request books its host's turn in the archive: the interval holds across workers.
     let turns = Arc::new(ArchiveTurns { archive: archive.clone() });
-    let fetcher =
-        Fetcher::with_routes(config.fetch_config(), routes).map_err(|e| (empty(), e.into()))?.with_turns(turns)
+    let fetcher = Fetcher::with_routes(config.fetch_config(), routes)
+        .map_err(|e| (empty(), e.into()))?
+        .with_turns(turns)
         .with_robots_store(Arc::new(ArchiveRobots { archive: archive.clone() }));
     let names: Vec<String> = sites.iter().map(|s| s.name().to_string()).collect();
     // Claims of workers that are gone (killed, crashed) come back; live workers' stay theirs.
@@ -347,9 +348,13 @@ struct ArchiveRobots {
 }
 
 impl caiji_fetch::RobotsStore for ArchiveRobots {
-    fn newest<'a>(&'a self, robots_url: &'a url::Url) -> caiji_fetch::TurnFuture<'a, Option<caiji_fetch::StoredRobots>> {
+    fn newest<'a>(
+        &'a self,
+        robots_url: &'a url::Url,
+    ) -> caiji_fetch::TurnFuture<'a, Option<caiji_fetch::StoredRobots>> {
         Box::pin(async move {
-            let canonical = canon::canonicalize(robots_url).map(|u| u.to_string()).unwrap_or_else(|| robots_url.to_string());
+            let canonical =
+                canon::canonicalize(robots_url).map(|u| u.to_string()).unwrap_or_else(|| robots_url.to_string());
             match self.archive.newest_robots_txt(&canonical).await {
                 Ok(found) => found.map(|(fetched_at, status, body)| caiji_fetch::StoredRobots {
                     fetched_at,
@@ -542,9 +547,10 @@ async fn crawl_site(
                     Ok(_) => {}
                     Err(e) => return Err((counts, e.into())),
                 }
-                // Another worker's pages in flight may still lead to new URLs: the site is done
-                // when nobody holds a claim on it.
-                match ctx.archive.claims_in_progress(&name).await {
+                // Another worker's pages in flight may still lead to new URLs, and a host it
+                // has a request out on is passed over for now: the site is done when nobody
+                // holds a claim on it and nothing claimable is left.
+                match ctx.archive.unsettled(&name, &deferred_hosts).await {
                     Ok(0) => {}
                     Ok(_) => {
                         tokio::select! {

@@ -224,7 +224,10 @@ async fn archived_robots_txt_is_obeyed_for_a_day_and_through_an_outage() {
     let always = config(&tmp.path().join("always"), "robots_fresh_secs = 0", "", &site);
 
     let first = crawl(&daily, &db.archive, &db.url, &opts()).await.expect("run 1");
-    assert_eq!((first.outcome, first.sites["cached"].articles, first.sites["cached"].disallowed), (RunOutcome::Done, 3, 1));
+    assert_eq!(
+        (first.outcome, first.sites["cached"].articles, first.sites["cached"].disallowed),
+        (RunOutcome::Done, 3, 1)
+    );
     assert_eq!(web.requests(host, "/robots.txt").len(), 1);
 
     // Within the day: not asked again (the server would answer 503), and still obeyed.
@@ -246,8 +249,11 @@ async fn archived_robots_txt_is_obeyed_for_a_day_and_through_an_outage() {
     assert!(web.requests(host, "/robots.txt").len() >= 2, "asked again once the copy is stale");
     assert!(web.requests(host, "/a/private/1.html").is_empty() && web.requests(host, "/a/private/2.html").is_empty());
     assert_eq!(
-        scalar_i64(&db, "SELECT count(*) FROM frontier WHERE canonical_url LIKE '%/private/%' AND state = 'disallowed'")
-            .await,
+        scalar_i64(
+            &db,
+            "SELECT count(*) FROM frontier WHERE canonical_url LIKE '%/private/%' AND state = 'disallowed'"
+        )
+        .await,
         2
     );
 

@@ -264,3 +264,64 @@ async fn extraction_references_are_checked_and_their_targets_kept() {
     let texts: i64 = sqlx::query_scalar("SELECT count(*) FROM texts").fetch_one(pool).await.unwrap();
     assert_eq!(texts, 2);
 }
+
+/// Host queues: a claim of new hosts takes each chosen host's next URLs in claim order (list
+/// pages before articles, then discovery order), up to the count per host, passing over hosts
+/// to skip; `claim_more` refills a host's queue with what follows, and neither claims a URL
+/// twice.
+#[tokio::test]
+async fn claims_fill_host_queues_in_claim_order() {
+    use caiji_archive::{NewUrl, RunInfo, UrlKind};
+    let db = TestDb::new().await.expect("test database");
+    let info = RunInfo {
+        command: "crawl".into(),
+        arguments: serde_json::json!({}),
+        sites: vec!["q".into()],
+        caiji_version: "test".into(),
+        git_commit: None,
+    };
+    let lease = db.archive.begin_run(&db.url, &info, &["q".to_string()]).await.unwrap();
+    let run = lease.run_id();
+    let url = |host: &str, path: &str, kind: UrlKind| NewUrl {
+        canonical_url: format!("http://{host}{path}"),
+        url: format!("http://{host}{path}"),
+        kind,
+        discovered_from: None,
+        depth: 1,
+        lastmod: None,
+    };
+    // Discovery order: articles of a.test first, its list page last; b.test has one article.
+    let mut urls: Vec<NewUrl> = (1..=5).map(|i| url("a.test", &format!("/a/{i}.html"), UrlKind::Article)).collect();
+    urls.push(url("b.test", "/a/1.html", UrlKind::Article));
+    urls.push(url("a.test", "/list/2.html", UrlKind::List));
+    urls.push(url("c.test", "/a/1.html", UrlKind::Article));
+    let epoch = db.archive.crawl_epoch(run, "q").await.unwrap();
+    db.archive.enqueue(run, "q", &urls, epoch).await.unwrap();
+
+    let first = db.archive.claim_batch(run, "q", 2, 3, &["http://c.test".to_string()]).await.unwrap();
+    let got: Vec<&str> = first.iter().map(|i| i.canonical_url.as_str()).collect();
+    assert_eq!(
+        got,
+        ["http://a.test/list/2.html", "http://a.test/a/1.html", "http://a.test/a/2.html", "http://b.test/a/1.html"],
+        "a.test comes first (its list page), three of its URLs, the list before the articles; c.test is skipped"
+    );
+    assert!(first.iter().all(|i| !i.host.is_empty()));
+
+    let more = db.archive.claim_more(run, "q", &["http://a.test".to_string()], 3).await.unwrap();
+    let got: Vec<&str> = more.iter().map(|i| i.canonical_url.as_str()).collect();
+    assert_eq!(got, ["http://a.test/a/3.html", "http://a.test/a/4.html", "http://a.test/a/5.html"]);
+    assert!(
+        db.archive
+            .claim_more(run, "q", &["http://a.test".to_string(), "http://b.test".to_string()], 3)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM frontier WHERE state = 'in_progress' AND last_run_id = $1")
+            .bind(run)
+            .fetch_one(db.archive.pool())
+            .await
+            .unwrap();
+    assert_eq!(claimed, 7, "every claimed URL once, c.test still pending");
+}

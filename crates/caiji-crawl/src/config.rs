@@ -34,6 +34,9 @@ pub struct FetchSettings {
     /// (RFC 9309 §2.4 allows up to a day); during an outage the newest one is obeyed whatever
     /// its age. 0: ask every run.
     pub robots_fresh_secs: f64,
+    /// `"host"` (default): one request at a time per host; `"ip"`: per IP address, so hosts
+    /// sharing a server share its interval.
+    pub politeness: caiji_fetch::Politeness,
     pub connect_timeout_secs: f64,
     pub timeout_secs: f64,
     pub max_body_bytes: u64,
@@ -54,6 +57,7 @@ impl Default for FetchSettings {
             min_interval_ms: d.min_interval.as_millis() as u64,
             crawl_delay_cap_secs: d.crawl_delay_cap.as_secs_f64(),
             robots_fresh_secs: d.robots_fresh_for.as_secs_f64(),
+            politeness: d.politeness,
             connect_timeout_secs: d.connect_timeout.as_secs_f64(),
             timeout_secs: d.total_timeout.as_secs_f64(),
             max_body_bytes: d.max_body_bytes,
@@ -319,6 +323,7 @@ impl Config {
             host_intervals,
             crawl_delay_cap: secs(f.crawl_delay_cap_secs),
             robots_fresh_for: secs(f.robots_fresh_secs),
+            politeness: f.politeness,
             connect_timeout: secs(f.connect_timeout_secs),
             total_timeout: secs(f.timeout_secs),
             max_body_bytes: f.max_body_bytes,

@@ -48,7 +48,7 @@ impl HostState {
             // (its Crawl-delay now known), here and for every worker sharing the host's turns.
             let _ = limiter.check();
             if let Some(turns) = &fetcher.turns {
-                turns.pause(&host_key(url), interval).await;
+                turns.pause(&fetcher.turn_key(url).await, interval).await;
             }
         }
         Self { robots, interval, limiter, paused_until: Mutex::new(None) }

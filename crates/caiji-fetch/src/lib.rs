@@ -51,6 +51,9 @@ pub struct FetchConfig {
     pub host_intervals: HashMap<String, Duration>,
     /// robots.txt `Crawl-delay` is obeyed up to this.
     pub crawl_delay_cap: Duration,
+    /// What a turn is held on: each host, or each IP address (hosts sharing a server share
+    /// its turns, as Heritrix's and Nutch's per-IP queues do).
+    pub politeness: Politeness,
     /// A robots.txt kept by the fetcher's [`RobotsStore`] is obeyed without asking again while
     /// younger than this (RFC 9309 §2.4: no more than 24 hours).
     pub robots_fresh_for: Duration,
@@ -79,6 +82,7 @@ impl Default for FetchConfig {
             host_intervals: HashMap::new(),
             crawl_delay_cap: Duration::from_secs(30),
             robots_fresh_for: ROBOTS_FRESH_FOR,
+            politeness: Politeness::Host,
             connect_timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(30),
             max_body_bytes: 10 * 1024 * 1024,
@@ -228,6 +232,19 @@ pub trait HostTurns: Send + Sync {
     fn pause<'a>(&'a self, host: &'a str, wait: Duration) -> TurnFuture<'a, ()>;
 }
 
+/// The unit of politeness: one request at a time, an interval apart, per this key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Politeness {
+    /// Per `scheme://host[:port]`.
+    #[default]
+    Host,
+    /// Per IP address the host resolves to (its first address; the replay server's for routed
+    /// hosts): many sites on one shared server get one server's share. Applies to the turns
+    /// shared through [`HostTurns`] (caiji's crawl); a fetcher without them paces per host.
+    Ip,
+}
+
 /// A robots.txt answer read earlier (by this worker or another one) and kept by the caller.
 #[derive(Debug, Clone)]
 pub struct StoredRobots {
@@ -269,6 +286,8 @@ pub struct Fetcher {
     robots_fetches: std::sync::Mutex<Vec<Fetched>>,
     /// Turns shared with other workers, when there are any.
     turns: Option<Arc<dyn HostTurns>>,
+    /// `host_key` → what its turns are held on (`ip:ADDRESS` under [`Politeness::Ip`]).
+    turn_keys: std::sync::Mutex<HashMap<String, String>>,
     /// robots.txt answers kept from earlier fetches, when the caller keeps them.
     robots_store: Option<Arc<dyn RobotsStore>>,
 }
@@ -304,6 +323,7 @@ impl Fetcher {
             hosts: Mutex::new(HashMap::new()),
             robots_fetches: Default::default(),
             turns: None,
+            turn_keys: Default::default(),
             robots_store: None,
         })
     }
@@ -331,7 +351,7 @@ impl Fetcher {
     /// give it back with [`Self::give_back`] once the response has begun (or the request failed).
     pub(crate) async fn shared_turn(&self, url: &Url, interval: Duration) -> Option<Turn> {
         let turns = self.turns.as_ref()?;
-        let host = host_key(url);
+        let host = self.turn_key(url).await;
         // Held at most this long: a worker that dies mid-request frees the host after it.
         let hold = self.config.total_timeout + self.config.connect_timeout;
         loop {
@@ -345,6 +365,35 @@ impl Fetcher {
                 }
             }
         }
+    }
+
+    /// What the turns of `url`'s host are held on: its `scheme://host[:port]`, or under
+    /// [`Politeness::Ip`] `ip:ADDRESS` (resolved once per host and run; a host that does not
+    /// resolve keeps its own key, and its request fails as it would anyway).
+    pub(crate) async fn turn_key(&self, url: &Url) -> String {
+        let host = host_key(url);
+        if self.config.politeness == Politeness::Host {
+            return host;
+        }
+        if let Some(key) = self.turn_keys.lock().ok().and_then(|k| k.get(&host).cloned()) {
+            return key;
+        }
+        let name = url.host_str().unwrap_or_default().to_string();
+        let ip = match (self.routes.get(&name), url.host()) {
+            (Some(addr), _) => Some(addr.ip()),
+            (None, Some(url::Host::Ipv4(ip))) => Some(ip.into()),
+            (None, Some(url::Host::Ipv6(ip))) => Some(ip.into()),
+            _ => tokio::net::lookup_host((name.as_str(), url.port_or_known_default().unwrap_or(80)))
+                .await
+                .ok()
+                .and_then(|mut addrs| addrs.next())
+                .map(|a| a.ip()),
+        };
+        let key = ip.map(|ip| format!("ip:{ip}")).unwrap_or_else(|| host.clone());
+        if let Ok(mut keys) = self.turn_keys.lock() {
+            keys.insert(host, key.clone());
+        }
+        key
     }
 
     /// Gives a turn back: the host is free again `interval` from now.
@@ -623,7 +672,7 @@ impl Fetcher {
                 // host sneaks a request in.
                 host.pause_for(ra.min(self.config.max_retry_after)).await;
                 if let Some(turns) = &self.turns {
-                    turns.pause(&host_key(&current), ra.min(self.config.max_retry_after)).await;
+                    turns.pause(&self.turn_key(&current).await, ra.min(self.config.max_retry_after)).await;
                 }
             }
             match self.read_body(response).await {

@@ -35,7 +35,11 @@ fn spread_web() -> Arc<Web> {
 }
 
 fn spread_config(dir: &std::path::Path) -> caiji_crawl::Config {
-    config(dir, "", "max_hosts_in_flight = 16", &[("spread", &HOSTS, "http://a.test/list/0.html")]);
+    spread_config_with(dir, "")
+}
+
+fn spread_config_with(dir: &std::path::Path, fetch: &str) -> caiji_crawl::Config {
+    config(dir, fetch, "max_hosts_in_flight = 16", &[("spread", &HOSTS, "http://a.test/list/0.html")]);
     // The site's own interval, above the test default.
     let site = dir.join("sites/spread.toml");
     let text = std::fs::read_to_string(&site).unwrap();
@@ -203,4 +207,35 @@ async fn a_dead_workers_claims_return_to_the_frontier() {
         .unwrap();
     assert_eq!(db.archive.release_dead_claims(&["spread".to_string()]).await.unwrap(), 1);
     lease.release().await;
+}
+
+/// `politeness = "ip"`: the four hosts are served from one address (the test server's), so
+/// they share one turn: requests to any of them reach the server the interval apart (per host,
+/// they come 17 ms apart across hosts), and the turns are held on the address, not the hosts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_ip_politeness_spaces_hosts_sharing_an_address() {
+    let db = TestDb::new().await.expect("test database");
+    let web = spread_web();
+    let addr = serve(web.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = spread_config_with(dir.path(), "politeness = \"ip\"");
+    let opts = CrawlOptions { routes: routes(addr, &HOSTS), ..Default::default() };
+    let summary = crawl(&config, &db.archive, &db.url, &opts).await.expect("crawl");
+    assert_eq!(summary.outcome, caiji_archive::RunOutcome::Done, "{:?}", summary.reason);
+    assert_eq!(scalar_i64(&db, "SELECT count(*) FROM documents").await, expected_articles());
+
+    let log = web.log.lock().unwrap().clone();
+    assert!(log.len() as i64 > expected_articles());
+    for w in log.windows(2) {
+        let gap = w[1].0.duration_since(w[0].0);
+        assert!(
+            gap + Duration::from_millis(NOISE_MS) >= Duration::from_millis(INTERVAL_MS),
+            "{} then {}: {gap:?} apart, under {INTERVAL_MS} ms for one address",
+            w[0].1,
+            w[1].1
+        );
+    }
+    let keys: Vec<String> =
+        sqlx::query_scalar("SELECT host FROM host_turns ORDER BY host").fetch_all(db.archive.pool()).await.unwrap();
+    assert_eq!(keys, vec![format!("ip:{}", addr.ip())]);
 }

@@ -30,9 +30,10 @@ pub struct FetchSettings {
     pub user_agent: String,
     pub min_interval_ms: u64,
     pub crawl_delay_cap_secs: f64,
-    /// A robots.txt in the archive younger than this is obeyed without fetching it again
-    /// (RFC 9309 §2.4 allows up to a day); during an outage the newest one is obeyed whatever
-    /// its age. 0: ask every run.
+    /// A robots.txt in the archive from an earlier crawl, younger than this, is obeyed without
+    /// fetching it again (RFC 9309 §2.4 allows up to a day). 0 (default): every crawl asks once
+    /// per host, its workers share the answer. During an outage the newest archived one is
+    /// obeyed whatever its age.
     pub robots_fresh_secs: f64,
     /// `"host"` (default): one request at a time per host; `"ip"`: per IP address, so hosts
     /// sharing a server share its interval.

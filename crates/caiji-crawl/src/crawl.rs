@@ -88,6 +88,9 @@ pub struct SiteCounts {
     pub unchanged: u64,
     /// Revisits that found new content (a new capture and extraction).
     pub changed: u64,
+    /// robots.txt fetches that failed (5xx, timeout, unreachable): the host was deferred, or
+    /// the archived copy obeyed. A failure of the run either way (exit 1).
+    pub robots_unreachable: u64,
 }
 
 impl SiteCounts {
@@ -106,6 +109,7 @@ impl SiteCounts {
         self.revisits_queued += o.revisits_queued;
         self.unchanged += o.unchanged;
         self.changed += o.changed;
+        self.robots_unreachable += o.robots_unreachable;
     }
 }
 
@@ -164,6 +168,7 @@ pub async fn crawl(
             let deferred: u64 = counts.values().map(|c| c.deferred).sum();
             let failed: u64 = counts.values().map(|c| c.failed).sum();
             let refused: u64 = counts.values().map(|c| c.refused).sum();
+            let robots: u64 = counts.values().map(|c| c.robots_unreachable).sum();
             let (outcome, reason) = if opts.cancel.is_cancelled() {
                 (RunOutcome::Interrupted, Some("stopped by a signal; in-flight URLs released".to_string()))
             } else if deferred > 0 {
@@ -173,10 +178,17 @@ pub async fn crawl(
                         "{deferred} URLs deferred (robots.txt unavailable); they stay pending for the next run"
                     )),
                 )
-            } else if failed + refused > 0 {
+            } else if failed + refused + robots > 0 {
                 (
                     RunOutcome::DoneWithFailures,
-                    Some(format!("{failed} fetches failed, {refused} refused (off-site redirect, private address)")),
+                    Some({
+                        let mut why =
+                            format!("{failed} fetches failed, {refused} refused (off-site redirect, private address)");
+                        if robots > 0 {
+                            why += &format!(", {robots} robots.txt unreachable (the archived copy obeyed)");
+                        }
+                        why
+                    }),
                 )
             } else {
                 (RunOutcome::Done, None)
@@ -233,12 +245,21 @@ async fn run_sites(
     if let Some(server) = &replay {
         routes.extend(server.routes());
     }
+    // The crawl this run is part of (its own start, or a running crawl it joined): robots.txt
+    // fetched since then is shared, not asked again.
+    let mut epoch = chrono::Utc::now();
+    for s in sites {
+        match archive.crawl_epoch(lease.run_id(), s.name()).await {
+            Ok(t) => epoch = epoch.min(t),
+            Err(e) => return Err((empty(), e.into())),
+        }
+    }
     // Every request books its host's turn in the archive: the interval holds across workers.
     let turns = Arc::new(ArchiveTurns { archive: archive.clone() });
     let fetcher = Fetcher::with_routes(config.fetch_config(), routes)
         .map_err(|e| (empty(), e.into()))?
         .with_turns(turns)
-        .with_robots_store(Arc::new(ArchiveRobots { archive: archive.clone() }));
+        .with_robots_store(Arc::new(ArchiveRobots { archive: archive.clone(), epoch }));
     let names: Vec<String> = sites.iter().map(|s| s.name().to_string()).collect();
     // Claims of workers that are gone (killed, crashed) come back; live workers' stay theirs.
     let resumed = archive.release_dead_claims(&names).await.map_err(|e| (empty(), e.into()))?;
@@ -269,6 +290,7 @@ async fn run_sites(
         parse_timeout: crate::config::secs(config.global.crawl.parse_timeout_secs),
         cancel: opts.cancel.clone(),
         all_sites: config.sites.clone(),
+        robots_unreachable: Default::default(),
         settled: AtomicU64::new(0),
         failures: AtomicU64::new(0),
         started: std::time::Instant::now(),
@@ -296,15 +318,22 @@ async fn run_sites(
     if let Err(e) = store_robots_fetches(&ctx, sites.first().map(|s| s.name()).unwrap_or_default()).await {
         tracing::warn!(error = %e, "could not archive robots.txt fetches");
     }
+    let robots_unreachable = match ctx.robots_unreachable.lock() {
+        Ok(m) => m.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
     let mut counts = BTreeMap::new();
     let mut fatal = None;
     for (name, result) in results {
+        let robots = robots_unreachable.get(&name).copied().unwrap_or(0);
         match result {
-            Ok(c) => {
+            Ok(mut c) => {
+                c.robots_unreachable += robots;
                 counts.insert(name, c);
             }
-            Err((c, e)) => {
+            Err((mut c, e)) => {
                 tracing::error!(site = %name, error = %e, "site crawl stopped");
+                c.robots_unreachable += robots;
                 counts.insert(name, c);
                 fatal.get_or_insert(e);
             }
@@ -330,6 +359,8 @@ struct RunContext {
     cancel: CancellationToken,
     /// Every configured site, to file robots.txt captures under the site owning the host.
     all_sites: Vec<SiteConfig>,
+    /// Per site, robots.txt fetches that failed (counted when archived).
+    robots_unreachable: std::sync::Mutex<BTreeMap<String, u64>>,
     /// For the progress line: URLs settled and failed so far, across sites.
     settled: AtomicU64,
     failures: AtomicU64,
@@ -345,6 +376,8 @@ struct RunContext {
 /// asking again, and during an outage.
 struct ArchiveRobots {
     archive: Archive,
+    /// When the crawl this run is part of began: copies fetched since are this crawl's.
+    epoch: chrono::DateTime<chrono::Utc>,
 }
 
 impl caiji_fetch::RobotsStore for ArchiveRobots {
@@ -360,6 +393,7 @@ impl caiji_fetch::RobotsStore for ArchiveRobots {
                     fetched_at,
                     status: status.max(0) as u16,
                     body,
+                    same_crawl: fetched_at >= self.epoch,
                 }),
                 Err(e) => {
                     // Only a cache: the file is fetched as if none were kept.
@@ -1226,6 +1260,12 @@ async fn store_robots_fetches(ctx: &RunContext, default_site: &str) -> Result<()
         let site = ctx.all_sites.iter().find(|s| s.owns_url(&f.url)).map(|s| s.name()).unwrap_or(default_site);
         let canonical = canon::canonicalize(&f.url).map(|u| u.to_string()).unwrap_or_else(|| f.url.to_string());
         let capture = capture_of(&f, site, &canonical, ctx.run_id, f.header("content-type").map(str::to_string), None);
+        // A 4xx is an answer (no rules); a 5xx or no answer is the site's outage.
+        if f.status.is_none_or(|s| s >= 500)
+            && let Ok(mut m) = ctx.robots_unreachable.lock()
+        {
+            *m.entry(site.to_string()).or_default() += 1;
+        }
         ctx.archive.store_capture(&capture, None, None).await?;
     }
     Ok(())

@@ -120,7 +120,7 @@ async fn read_robots(fetcher: &Fetcher, url: &Url, interval: Duration) -> (Robot
     };
     let age = |s: &StoredRobots| (chrono::Utc::now() - s.fetched_at).to_std().unwrap_or(Duration::ZERO);
     if let Some(s) = &stored
-        && age(s) < fetcher.config().robots_fresh_for
+        && (s.same_crawl || age(s) < fetcher.config().robots_fresh_for.min(crate::ROBOTS_FRESH_FOR))
     {
         tracing::debug!(url = %robots_url, age_s = age(s).as_secs(), status = s.status, "robots.txt: the archived copy");
         return (stored_rules(fetcher, s), false);

@@ -54,8 +54,9 @@ pub struct FetchConfig {
     /// What a turn is held on: each host, or each IP address (hosts sharing a server share
     /// its turns, as Heritrix's and Nutch's per-IP queues do).
     pub politeness: Politeness,
-    /// A robots.txt kept by the fetcher's [`RobotsStore`] is obeyed without asking again while
-    /// younger than this (RFC 9309 §2.4: no more than 24 hours).
+    /// A robots.txt kept by the fetcher's [`RobotsStore`] from an earlier crawl is obeyed
+    /// without asking again while younger than this (RFC 9309 §2.4: no more than 24 hours).
+    /// Zero (the default): asked again by every crawl, once (its workers share the answer).
     pub robots_fresh_for: Duration,
     pub connect_timeout: Duration,
     /// From the start of the request until the last body byte.
@@ -81,7 +82,7 @@ impl Default for FetchConfig {
             min_interval: Duration::from_secs(1),
             host_intervals: HashMap::new(),
             crawl_delay_cap: Duration::from_secs(30),
-            robots_fresh_for: ROBOTS_FRESH_FOR,
+            robots_fresh_for: Duration::ZERO,
             politeness: Politeness::Host,
             connect_timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(30),
@@ -254,19 +255,21 @@ pub struct StoredRobots {
     pub status: u16,
     /// The body as received (the first 500 KiB at most).
     pub body: Vec<u8>,
+    /// Fetched by the crawl this fetcher is part of (this run, or another worker of the same
+    /// crawl): obeyed without asking again, whatever `robots_fresh_for` says.
+    pub same_crawl: bool,
 }
 
 /// Where robots.txt answers fetched earlier are kept (caiji's crawl: the archive's captures,
-/// shared by every worker of it). RFC 9309 §2.4: a copy younger than
-/// [`FetchConfig::robots_fresh_for`] is obeyed without a request; §2.3.1.4: while the file is unreachable
+/// shared by every worker of it). RFC 9309 §2.4: a copy fetched by the same crawl, or younger
+/// than [`FetchConfig::robots_fresh_for`], is obeyed without a request; §2.3.1.4: while the file is unreachable
 /// the newest copy is obeyed, whatever its age, instead of deferring the host.
 pub trait RobotsStore: Send + Sync {
     /// The newest readable answer (2xx or 4xx) to `robots_url`, if any was kept.
     fn newest<'a>(&'a self, robots_url: &'a Url) -> TurnFuture<'a, Option<StoredRobots>>;
 }
 
-/// How long a kept robots.txt is obeyed without asking again by default (RFC 9309 §2.4:
-/// no more than 24 hours).
+/// The longest RFC 9309 §2.4 lets a crawler obey a kept robots.txt without asking again.
 pub const ROBOTS_FRESH_FOR: Duration = Duration::from_secs(24 * 3600);
 
 /// A host's turn, held while a request is out.

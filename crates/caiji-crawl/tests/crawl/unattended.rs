@@ -199,10 +199,10 @@ async fn robots_outage_defers_the_host_and_loses_nothing() {
     assert_eq!(scalar_i64(&db, "SELECT count(*) FROM captures WHERE url LIKE '%/a/%'").await, 10, "and none twice");
 }
 
-/// RFC 9309 §2.4 and §2.3.1.4: the robots.txt in the archive is obeyed without asking again for
-/// a day (`robots_fresh_secs`), by any run; past that it is asked for again, and while the
-/// file is unreachable the archived copy is obeyed (its rules still hold) instead of
-/// deferring the host.
+/// RFC 9309 §2.4 and §2.3.1.4: the robots.txt in the archive is obeyed without asking again
+/// for `robots_fresh_secs` (here a day), by any run; by default every crawl asks again, and
+/// while the file is unreachable the archived copy is obeyed (its rules still hold) instead of
+/// deferring the host, the run reporting the outage (`done_with_failures`, exit 1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archived_robots_txt_is_obeyed_for_a_day_and_through_an_outage() {
     let db = TestDb::new().await.expect("test database");
@@ -220,8 +220,8 @@ async fn archived_robots_txt_is_obeyed_for_a_day_and_through_an_outage() {
     let opts = || CrawlOptions { routes: routes(addr, &[host]), ..Default::default() };
     let site = [("cached", &[host][..], "http://cached.test/list/1.html")];
     let tmp = tempfile::tempdir().unwrap();
-    let daily = config(&tmp.path().join("daily"), "", "", &site);
-    let always = config(&tmp.path().join("always"), "robots_fresh_secs = 0", "", &site);
+    let daily = config(&tmp.path().join("daily"), "robots_fresh_secs = 86400", "", &site);
+    let always = config(&tmp.path().join("always"), "", "", &site);
 
     let first = crawl(&daily, &db.archive, &db.url, &opts()).await.expect("run 1");
     assert_eq!(
@@ -239,13 +239,16 @@ async fn archived_robots_txt_is_obeyed_for_a_day_and_through_an_outage() {
     assert_eq!(second.sites["cached"].articles, 1, "{second:?}");
     assert_eq!(web.requests(host, "/robots.txt").len(), 1, "a fresh archived copy is not fetched again");
 
-    // Asked again (fresh for 0 s): unreachable, so the archived copy holds and nothing is deferred.
+    // Asked again (the default): unreachable, so the archived copy holds and nothing is deferred;
+    // the outage is the run's failure.
     articles.insert(0, "/a/5.html".into());
     articles.push("/a/private/2.html".into());
     web.set(host, "/list/1.html", list(&articles));
     let third = crawl(&always, &db.archive, &db.url, &opts()).await.expect("run 3");
-    assert_eq!(third.outcome, RunOutcome::Done, "{third:?}");
-    assert_eq!((third.sites["cached"].articles, third.sites["cached"].deferred), (1, 0), "{third:?}");
+    assert_eq!(third.outcome, RunOutcome::DoneWithFailures, "{third:?}");
+    assert!(third.reason.as_deref().unwrap_or("").contains("robots.txt unreachable"), "{third:?}");
+    let c = &third.sites["cached"];
+    assert_eq!((c.articles, c.deferred, c.robots_unreachable), (1, 0, 1), "{third:?}");
     assert!(web.requests(host, "/robots.txt").len() >= 2, "asked again once the copy is stale");
     assert!(web.requests(host, "/a/private/1.html").is_empty() && web.requests(host, "/a/private/2.html").is_empty());
     assert_eq!(

@@ -11,7 +11,7 @@ if ! "$venv/bin/python" -c 'import warcio, pyarrow' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q 'warcio==1.8.1' 'pyarrow>=15'
 fi
-caiji=${CAIJI:-target/debug/caiji}
+caiji=${CAIJI:-${CARGO_TARGET_DIR:-target}/debug/caiji}
 [ -x "$caiji" ] || cargo build -q -p caiji
 caiji=$(realpath "$caiji")
 work=$(mktemp -d)

@@ -16,8 +16,9 @@ fi
 # The cluster the tests share (crates/caiji-archive/src/testing.rs: test_cluster_root).
 digest=$(printf '%s' "$(pwd -P)/crates/caiji-archive" | sha256sum | cut -c1-10)
 root="${TMPDIR:-/tmp}/caiji-test-pg-$digest"
-if [ -z "${DATABASE_URL:-}" ] && [ -f "$root/data/postmaster.pid" ] && [ -x target/debug/caiji ]; then
-  target/debug/caiji --config config/caiji.toml --data-dir "$root" db stop >/dev/null 2>&1 \
+caiji="${CARGO_TARGET_DIR:-target}/debug/caiji"
+if [ -z "${DATABASE_URL:-}" ] && [ -f "$root/data/postmaster.pid" ] && [ -x "$caiji" ]; then
+  "$caiji" --config config/caiji.toml --data-dir "$root" db stop >/dev/null 2>&1 \
     && echo "test.sh: stopped the tests' PostgreSQL cluster ($root)"
 fi
 echo "test.sh: cargo test exited $status after $(( $(date +%s) - started )) s"

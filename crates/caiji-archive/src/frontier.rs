@@ -3,6 +3,33 @@
 
 use crate::{Archive, ArchiveError, FrontierState, UrlKind};
 
+/// A claim statement: `$with` (`WITH`, and any CTEs before `pick`, ending with a comma) and
+/// `$hosts`, a FROM item `h(host)` naming the hosts to claim from; for each, its next `$6`
+/// pending URLs in claim order (one probe of `frontier_pending_host_idx`) become `in_progress`
+/// for run `$1`, leased for `$5` seconds. Parameters: run, site, hosts, host count, lease, per
+/// host ([`Archive::claim`] binds them).
+macro_rules! claim_sql {
+    ($with:literal, $hosts:literal) => {
+        concat!(
+            $with,
+            " pick AS (
+                SELECT n.canonical_url FROM ",
+            $hosts,
+            " CROSS JOIN LATERAL (
+                    SELECT canonical_url FROM frontier
+                    WHERE site = $2 AND state = 'pending' AND host = h.host
+                    ORDER BY (kind = 'article'), revisit, seq LIMIT $6) n
+             )
+             UPDATE frontier f SET state = 'in_progress', attempts = f.attempts + 1, last_run_id = $1,
+                    updated_at = now(), lease_until = now() + make_interval(secs => $5)
+             FROM pick
+             WHERE f.canonical_url = pick.canonical_url AND f.state = 'pending'
+             RETURNING f.canonical_url, f.url, f.site, f.kind, f.attempts, f.depth, f.revisit, f.revisit_interval_secs,
+                       f.host, f.seq"
+        )
+    };
+}
+
 #[derive(Debug, Clone)]
 pub struct NewUrl {
     pub canonical_url: String,
@@ -186,30 +213,22 @@ impl Archive {
             return Ok(Vec::new());
         }
         self.claim(
-            "WITH first_per_host AS (
-                SELECT DISTINCT ON (host) host, (kind = 'article') AS article, revisit, seq
-                FROM frontier
-                WHERE site = $2 AND state = 'pending' AND host <> ALL($3)
-                ORDER BY host, (kind = 'article'), revisit, seq
-             ), chosen AS (
-                -- Hosts another worker has a request out on wait for later: workers spread
-                -- over hosts instead of queueing for the same ones.
-                SELECT f.host FROM first_per_host f
-                WHERE NOT EXISTS (SELECT 1 FROM host_turns t
-                                  WHERE t.host = f.host AND t.held AND t.next_fetch_at > now())
-                ORDER BY f.article, f.revisit, f.seq LIMIT $4
-             ), pick AS (
-                SELECT n.canonical_url FROM chosen h CROSS JOIN LATERAL (
-                    SELECT canonical_url FROM frontier
-                    WHERE site = $2 AND state = 'pending' AND host = h.host
-                    ORDER BY (kind = 'article'), revisit, seq LIMIT $6) n
-             )
-             UPDATE frontier f SET state = 'in_progress', attempts = f.attempts + 1, last_run_id = $1,
-                    updated_at = now(), lease_until = now() + make_interval(secs => $5)
-             FROM pick
-             WHERE f.canonical_url = pick.canonical_url AND f.state = 'pending'
-             RETURNING f.canonical_url, f.url, f.site, f.kind, f.attempts, f.depth, f.revisit, f.revisit_interval_secs,
-                       f.host, f.seq",
+            claim_sql!(
+                "WITH first_per_host AS (
+                    SELECT DISTINCT ON (host) host, (kind = 'article') AS article, revisit, seq
+                    FROM frontier
+                    WHERE site = $2 AND state = 'pending' AND host <> ALL($3)
+                    ORDER BY host, (kind = 'article'), revisit, seq
+                 ), chosen AS (
+                    -- Hosts another worker has a request out on wait for later: workers spread
+                    -- over hosts instead of queueing for the same ones.
+                    SELECT f.host FROM first_per_host f
+                    WHERE NOT EXISTS (SELECT 1 FROM host_turns t
+                                      WHERE t.host = f.host AND t.held AND t.next_fetch_at > now())
+                    ORDER BY f.article, f.revisit, f.seq LIMIT $4
+                 ),",
+                "chosen AS h"
+            ),
             run_id,
             site,
             skip_hosts,
@@ -233,19 +252,7 @@ impl Archive {
             return Ok(Vec::new());
         }
         self.claim(
-            "WITH pick AS (
-                SELECT n.canonical_url FROM unnest($3::text[]) AS h(host) CROSS JOIN LATERAL (
-                    SELECT canonical_url FROM frontier
-                    WHERE site = $2 AND state = 'pending' AND host = h.host
-                    ORDER BY (kind = 'article'), revisit, seq LIMIT $6) n
-                WHERE $4::bigint > 0
-             )
-             UPDATE frontier f SET state = 'in_progress', attempts = f.attempts + 1, last_run_id = $1,
-                    updated_at = now(), lease_until = now() + make_interval(secs => $5)
-             FROM pick
-             WHERE f.canonical_url = pick.canonical_url AND f.state = 'pending'
-             RETURNING f.canonical_url, f.url, f.site, f.kind, f.attempts, f.depth, f.revisit, f.revisit_interval_secs,
-                       f.host, f.seq",
+            claim_sql!("WITH", "(SELECT u.host FROM unnest($3::text[]) AS u(host) LIMIT $4) AS h"),
             run_id,
             site,
             hosts,

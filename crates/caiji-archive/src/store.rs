@@ -500,9 +500,7 @@ impl Archive {
         .await?;
         Ok(row.map(|(at, status, body)| (at, status, body.unwrap_or_default())))
     }
-}
 
-impl Archive {
     /// Up to `limit` texts without their words (no row in `text_words`: written by a crawl,
     /// whose write path leaves indexing to a batch), as (sha256, text), in sha256 order from
     /// after `after` (a keyset: callers go through the archive once).

@@ -783,18 +783,20 @@ async fn start_next(
 ) -> bool {
     let Some(queue) = queued.get_mut(host) else { return true };
     let Some((item, claimed_at)) = queue.pop_front() else { return true };
-    if claimed_at.elapsed() > caiji_archive::CLAIM_LEASE / 2 {
-        let mut rest = queued.remove(host).unwrap_or_default();
-        rest.push_front((item, claimed_at));
-        release_queue(ctx, Some(rest), "claim too old to start: back to the frontier").await;
-        return true;
-    }
-    if !ctx.take_budget() {
+    let stale = claimed_at.elapsed() > caiji_archive::CLAIM_LEASE / 2;
+    let give_back = if stale {
+        Some("claim too old to start: back to the frontier")
+    } else if !ctx.take_budget() {
         tracing::info!(site = %site.name(), "page budget reached");
+        Some("page budget reached")
+    } else {
+        None
+    };
+    if let Some(why) = give_back {
         let mut rest = queued.remove(host).unwrap_or_default();
         rest.push_front((item, claimed_at));
-        release_queue(ctx, Some(rest), "page budget reached").await;
-        return false;
+        release_queue(ctx, Some(rest), why).await;
+        return stale;
     }
     busy.insert(host.to_string(), item.clone());
     let (task_ctx, task_site) = (ctx.clone(), site.clone());

@@ -13,6 +13,7 @@ pub mod states;
 pub mod store;
 pub mod testing;
 pub mod warc;
+pub mod writer;
 
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -24,8 +25,9 @@ pub use embedded::{ClusterStatus, EmbeddedCluster};
 pub use frontier::{CLAIM_LEASE, FrontierItem, NewUrl, PreviousContent};
 pub use lease::RunLease;
 pub use states::{CaptureOutcome, FrontierState, RunOutcome, UrlKind, WarcRecordStatus};
-pub use store::{ExtractedText, NewCapture, NewExtraction, RunInfo, Settle, Visit};
+pub use store::{CaptureWrite, ExtractedText, NewCapture, NewExtraction, RunInfo, Settle, Visit};
 pub use warc::{DocumentRow, ExportCapture, ExportFilter, ImportedRecord, WarcSource};
+pub use writer::CaptureWriter;
 
 /// Migrations compiled into the binary, applied on every start.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -57,6 +59,9 @@ pub enum ArchiveError {
     /// The server cannot be reached: which one, and why.
     #[error("cannot connect to PostgreSQL at {target}: {cause}")]
     Unreachable { target: String, cause: String },
+    /// The capture writer's tasks ended before answering (the runtime is shutting down).
+    #[error("the capture writer stopped before storing the page")]
+    WriterGone,
 }
 
 /// A connection pool to a migrated archive.

@@ -222,12 +222,75 @@ impl Archive {
         Ok(capture_id)
     }
 
+    /// Stores many settled captures in one transaction, a few statements for the lot (arrays
+    /// unnested server-side): what [`Archive::store_capture`] does for one, with the same claim
+    /// fence. Returns one result per write, in order: the capture's id, or
+    /// [`ArchiveError::ClaimLost`] for a URL this run no longer holds (nothing of it written).
+    /// The outer error is the transaction's: nothing was written, and the caller may store the
+    /// writes one by one to learn which of them is at fault.
+    ///
+    /// Rows are locked in key order (frontier URLs, body and text digests), so two batches
+    /// written side by side wait for each other instead of deadlocking.
+    pub async fn store_captures(
+        &self,
+        writes: &[CaptureWrite],
+    ) -> Result<Vec<Result<i64, ArchiveError>>, ArchiveError> {
+        if writes.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut tx = self.pool.begin().await?;
+        // As in `store_capture`: a commit lost to a server crash loses the frontier row's
+        // settlement too, and the URL is fetched again.
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+        let urls: Vec<&str> = writes.iter().map(|w| w.capture.canonical_url.as_str()).collect();
+        let runs: Vec<i64> = writes.iter().map(|w| w.settle.run_id).collect();
+        let claimed: Vec<String> = sqlx::query_scalar(
+            "SELECT f.canonical_url FROM frontier f
+             JOIN unnest($1::text[], $2::bigint[]) AS j(u, r) ON f.canonical_url = j.u AND f.last_run_id = j.r
+             WHERE f.state = 'in_progress'
+             ORDER BY f.canonical_url FOR UPDATE OF f",
+        )
+        .bind(&urls)
+        .bind(&runs)
+        .fetch_all(&mut *tx)
+        .await?;
+        let claimed: std::collections::HashSet<&str> = claimed.iter().map(String::as_str).collect();
+        let kept: Vec<&CaptureWrite> =
+            writes.iter().filter(|w| claimed.contains(w.capture.canonical_url.as_str())).collect();
+        let ids = insert_captures(&mut tx, &kept).await?;
+        let extractions: Vec<(i64, &NewExtraction)> =
+            kept.iter().zip(&ids).filter_map(|(w, id)| w.extraction.as_deref().map(|e| (*id, e))).collect();
+        if !extractions.is_empty() {
+            insert_extractions(&mut tx, &extractions).await?;
+        }
+        settle_frontier(&mut tx, &kept, &ids).await?;
+        tx.commit().await?;
+        let by_url: std::collections::HashMap<&str, i64> =
+            kept.iter().zip(&ids).map(|(w, id)| (w.capture.canonical_url.as_str(), *id)).collect();
+        Ok(writes
+            .iter()
+            .map(|w| match by_url.get(w.capture.canonical_url.as_str()) {
+                Some(id) => Ok(*id),
+                None => Err(ArchiveError::ClaimLost(w.capture.canonical_url.clone())),
+            })
+            .collect())
+    }
+
     pub async fn store_extraction(&self, capture_id: i64, e: &NewExtraction) -> Result<i64, ArchiveError> {
         let mut tx = self.pool.begin().await?;
         let id = insert_extraction(&mut tx, capture_id, e).await?;
         tx.commit().await?;
         Ok(id)
     }
+}
+
+/// One settled capture for [`Archive::store_captures`]: the capture, its extraction, and how
+/// its frontier row settles.
+#[derive(Debug, Clone)]
+pub struct CaptureWrite {
+    pub capture: Box<NewCapture>,
+    pub extraction: Option<Box<NewExtraction>>,
+    pub settle: Settle,
 }
 
 /// How a stored capture settles its frontier row.
@@ -333,6 +396,156 @@ pub(crate) async fn insert_capture(tx: &mut Transaction<'_, Postgres>, c: &NewCa
     Ok(id)
 }
 
+/// Inserts captures (and their new bodies) with arrays unnested server-side; returns their
+/// ids in the order given. Canonical URLs are distinct within a batch (one claim each).
+async fn insert_captures(
+    tx: &mut Transaction<'_, Postgres>,
+    writes: &[&CaptureWrite],
+) -> Result<Vec<i64>, ArchiveError> {
+    if writes.is_empty() {
+        return Ok(vec![]);
+    }
+    let tx = &mut **tx;
+    let digests: Vec<Option<[u8; 32]>> = writes.iter().map(|w| w.capture.body.as_deref().map(sha256)).collect();
+    // New bodies, once each, in digest order (the lock order of concurrent batches).
+    let mut bodies: Vec<(&[u8; 32], &[u8])> = writes
+        .iter()
+        .zip(&digests)
+        .filter(|(w, _)| w.capture.revisit_of.is_none())
+        .filter_map(|(w, d)| Some((d.as_ref()?, w.capture.body.as_deref()?)))
+        .collect();
+    bodies.sort_by(|a, b| a.0.cmp(b.0));
+    bodies.dedup_by(|a, b| a.0 == b.0);
+    if !bodies.is_empty() {
+        let sha: Vec<&[u8]> = bodies.iter().map(|(d, _)| &d[..]).collect();
+        let len: Vec<i64> = bodies.iter().map(|(_, b)| b.len() as i64).collect();
+        let content: Vec<&[u8]> = bodies.iter().map(|(_, b)| *b).collect();
+        sqlx::query(
+            "INSERT INTO bodies (sha256, length, content)
+             SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[]) ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(&sha)
+        .bind(&len)
+        .bind(&content)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let text = |f: &dyn Fn(&NewCapture) -> Option<&str>| -> Vec<Option<String>> {
+        writes.iter().map(|w| f(&w.capture).map(|s| pg_text(s).into_owned())).collect()
+    };
+    // JSON sent as text and parsed by PostgreSQL: no `Value` clone per row.
+    let json = |f: &dyn Fn(&NewCapture) -> &Value| -> Vec<String> {
+        writes.iter().map(|w| f(&w.capture).to_string()).collect()
+    };
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "INSERT INTO captures (crawl_run_id, site, url, canonical_url, final_url, redirect_chain, outcome, error,
+             status, fetched_at, duration_ms, attempts, response_headers, content_type, body_sha256, body_length,
+             charset_bom, charset_header, charset_meta, charset_detected, encoding_used, charset_source, replacement_chars,
+             revisit_of)
+         SELECT run, site, url, canonical_url, final_url, redirect_chain::jsonb, outcome, error, status, fetched_at,
+                duration_ms, attempts, response_headers::jsonb, content_type, body_sha256, body_length, charset_bom,
+                charset_header, charset_meta, charset_detected, encoding_used, charset_source, replacement_chars, revisit_of
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                     $9::smallint[], $10::timestamptz[], $11::int[], $12::smallint[], $13::text[], $14::text[],
+                     $15::bytea[], $16::bigint[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[],
+                     $22::text[], $23::int[], $24::bigint[])
+              AS t(run, site, url, canonical_url, final_url, redirect_chain, outcome, error, status, fetched_at,
+                   duration_ms, attempts, response_headers, content_type, body_sha256, body_length, charset_bom,
+                   charset_header, charset_meta, charset_detected, encoding_used, charset_source, replacement_chars,
+                   revisit_of)
+         RETURNING canonical_url, id",
+    )
+    .bind(writes.iter().map(|w| w.capture.crawl_run_id).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.capture.site.as_str()).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.capture.url.as_str()).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.capture.canonical_url.as_str()).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.capture.final_url.as_deref()).collect::<Vec<_>>())
+    .bind(json(&|c| &c.redirect_chain))
+    .bind(writes.iter().map(|w| w.capture.outcome.as_str()).collect::<Vec<_>>())
+    .bind(text(&|c| c.error.as_deref()))
+    .bind(writes.iter().map(|w| w.capture.status.map(|s| s as i16)).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.capture.fetched_at).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.capture.duration_ms).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.capture.attempts).collect::<Vec<_>>())
+    .bind(json(&|c| &c.response_headers))
+    .bind(text(&|c| c.content_type.as_deref()))
+    .bind(digests.iter().map(|d| d.as_ref().map(|d| &d[..])).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.capture.body.as_ref().map(|b| b.len() as i64)).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.capture.charset.bom.as_deref()).collect::<Vec<_>>())
+    .bind(text(&|c| c.charset.header.as_deref()))
+    .bind(text(&|c| c.charset.meta.as_deref()))
+    .bind(writes.iter().map(|w| w.capture.charset.detected.as_deref()).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.capture.charset.used.as_deref()).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.capture.charset.source.as_deref()).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.capture.charset.replacement_chars).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.capture.revisit_of).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
+    let by_url: std::collections::HashMap<String, i64> = rows.into_iter().collect();
+    writes
+        .iter()
+        .map(|w| {
+            by_url.get(&w.capture.canonical_url).copied().ok_or_else(|| {
+                ArchiveError::Query(format!("capture of {} not returned by its insert", w.capture.canonical_url))
+            })
+        })
+        .collect()
+}
+
+/// Settles the frontier rows of stored captures (`ids` in the order of `writes`), as
+/// [`Archive::store_capture`] does for one.
+async fn settle_frontier(
+    tx: &mut Transaction<'_, Postgres>,
+    writes: &[&CaptureWrite],
+    ids: &[i64],
+) -> Result<(), ArchiveError> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE frontier f SET state = j.state, last_capture_id = j.capture_id, last_error = j.error, updated_at = now(),
+             revisit = false,
+             gone_since = CASE WHEN j.state = 'gone' THEN coalesce(f.gone_since, j.fetched_at)
+                               WHEN j.visited THEN NULL ELSE f.gone_since END,
+             last_visit_at = CASE WHEN j.visited THEN j.at ELSE f.last_visit_at END,
+             changed_at = CASE WHEN j.changed THEN j.at ELSE f.changed_at END,
+             revisit_interval_secs = CASE WHEN j.visited THEN j.secs ELSE f.revisit_interval_secs END,
+             next_visit_at = CASE WHEN j.visited THEN j.at + make_interval(secs => j.secs) ELSE f.next_visit_at END
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::bool[],
+                     $7::timestamptz[], $8::bool[], $9::bigint[])
+              AS j(u, state, capture_id, error, fetched_at, visited, at, changed, secs)
+         WHERE f.canonical_url = j.u",
+    )
+    .bind(writes.iter().map(|w| w.capture.canonical_url.as_str()).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.settle.state.as_str()).collect::<Vec<_>>())
+    .bind(ids)
+    .bind(
+        writes
+            .iter()
+            .map(|w| w.settle.error.as_deref().or(w.capture.error.as_deref()).map(|s| pg_text(s).into_owned()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(writes.iter().map(|w| w.capture.fetched_at).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.settle.visit.is_some()).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.settle.visit.as_ref().map(|v| v.at)).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.settle.visit.as_ref().is_some_and(|v| v.changed)).collect::<Vec<_>>())
+    .bind(
+        writes
+            .iter()
+            .map(|w| {
+                w.settle
+                    .visit
+                    .as_ref()
+                    .and_then(|v| v.next_interval)
+                    .map(|d| d.as_secs().min(i64::MAX as u64 / 2) as i64)
+            })
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 pub(crate) async fn insert_extraction(
     tx: &mut Transaction<'_, Postgres>,
     capture_id: i64,
@@ -395,11 +608,27 @@ impl Archive {
         if rows.is_empty() {
             return Ok(0);
         }
-        let text_sha: Vec<Vec<u8>> = rows.iter().map(|(_, e)| e.content.sha256().to_vec()).collect();
         let mut tx = conn.begin().await?;
         // A batch lost to a server crash is redone by the resuming run: no need to wait for
         // the disk on each commit.
         sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+        let rows: Vec<(i64, &NewExtraction)> = rows.iter().map(|(id, e)| (*id, e)).collect();
+        let n = insert_extractions(&mut tx, &rows).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
+/// Inserts extractions of captures (`(capture_id, extraction)`) with arrays unnested
+/// server-side: texts not yet in `texts` (once each, in sha256 order so that concurrent
+/// batches take their locks in one order), their words, then one record per row.
+pub(crate) async fn insert_extractions(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: &[(i64, &NewExtraction)],
+) -> Result<u64, ArchiveError> {
+    {
+        let tx = &mut **tx;
+        let text_sha: Vec<Vec<u8>> = rows.iter().map(|(_, e)| e.content.sha256().to_vec()).collect();
         let known: Vec<Vec<u8>> = sqlx::query_scalar("SELECT sha256 FROM texts WHERE sha256 = ANY($1)")
             .bind(&text_sha)
             .fetch_all(&mut *tx)
@@ -407,7 +636,10 @@ impl Archive {
         let known: std::collections::HashSet<Vec<u8>> = known.into_iter().collect();
         let mut sent = std::collections::HashSet::new();
         let (mut new_sha, mut new_text, mut new_paragraphs, mut new_words) = (vec![], vec![], vec![], vec![]);
-        for (i, (_, e)) in rows.iter().enumerate() {
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by(|a, b| text_sha[*a].cmp(&text_sha[*b]));
+        for i in order {
+            let e = rows[i].1;
             if known.contains(&text_sha[i]) || !sent.insert(&text_sha[i]) {
                 continue;
             }
@@ -476,7 +708,6 @@ impl Archive {
         .bind(&text_sha)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
         Ok(r.rows_affected())
     }
 }

@@ -325,3 +325,129 @@ async fn claims_fill_host_queues_in_claim_order() {
             .unwrap();
     assert_eq!(claimed, 7, "every claimed URL once, c.test still pending");
 }
+
+/// A batch of captures (`store_captures`, the crawl's group commit) writes what storing each
+/// alone writes: the same capture, body, text, extraction and frontier rows, the claim fence
+/// per URL, bodies and texts once. A batch with a bad row writes nothing; the writer then
+/// stores the others one by one and only the bad one fails.
+#[tokio::test]
+async fn a_batch_of_captures_writes_what_one_at_a_time_writes() {
+    use caiji_archive::{CaptureWrite, CaptureWriter, FrontierState, NewUrl, RunInfo, Settle, UrlKind, Visit};
+    let db = TestDb::new().await.expect("test database");
+    let info = RunInfo {
+        command: "crawl".into(),
+        arguments: serde_json::json!({}),
+        sites: vec!["test".into()],
+        caiji_version: "test".into(),
+        git_commit: None,
+    };
+    let lease = db.archive.begin_run(&db.url, &info, &["test".to_string()]).await.unwrap();
+    let run = lease.run_id();
+    let epoch = db.archive.crawl_epoch(run, "test").await.unwrap();
+    let urls: Vec<NewUrl> = (1..=9)
+        .map(|i| NewUrl {
+            canonical_url: format!("http://a.test/a/{i}.html"),
+            url: format!("http://a.test/a/{i}.html"),
+            kind: UrlKind::Article,
+            discovered_from: None,
+            depth: 1,
+            lastmod: None,
+        })
+        .collect();
+    db.archive.enqueue(run, "test", &urls, epoch).await.unwrap();
+    assert_eq!(db.archive.claim_batch(run, "test", 1, 8, &[]).await.unwrap().len(), 8, "page 9 stays pending");
+
+    let at = chrono::Utc::now();
+    // Three kinds of page: an article that answered (a visit, a new text), a 404 that shares its
+    // body, an article whose text is the first one's.
+    let write = |i: usize, kind: usize| {
+        let url = format!("http://a.test/a/{i}.html");
+        let mut c = capture(&url, if kind == 2 { b"<p>other body</p>" } else { b"<p>body</p>" });
+        c.crawl_run_id = Some(run);
+        c.fetched_at = at;
+        c.charset.source = Some("header".into());
+        c.error = (kind == 1).then(|| "HTTP 404 Not Found".to_string());
+        c.status = Some(if kind == 1 { 404 } else { 200 });
+        let visit = (kind != 1).then_some(Visit {
+            at,
+            changed: kind == 0,
+            next_interval: Some(std::time::Duration::from_secs(3600)),
+        });
+        CaptureWrite {
+            capture: Box::new(c),
+            extraction: (kind != 1).then(|| Box::new(extraction(Some(run), &["同一段正文。"]))),
+            settle: Settle {
+                run_id: run,
+                state: if kind == 1 { FrontierState::Gone } else { FrontierState::Done },
+                error: None,
+                visit,
+            },
+        }
+    };
+    // One at a time: pages 1 to 3; in one batch: pages 4 to 6, and page 9, never claimed.
+    let mut alone = vec![];
+    for (i, kind) in [(1, 0), (2, 1), (3, 2)] {
+        let w = write(i, kind);
+        alone.push(db.archive.store_capture(&w.capture, w.extraction.as_deref(), Some(w.settle)).await.unwrap());
+    }
+    let batch = vec![write(4, 0), write(5, 1), write(6, 2), write(9, 0)];
+    let results = db.archive.store_captures(&batch).await.unwrap();
+    assert_eq!(results.len(), 4);
+    let batched: Vec<i64> = results[..3].iter().map(|r| *r.as_ref().unwrap()).collect();
+    assert!(
+        matches!(&results[3], Err(caiji_archive::ArchiveError::ClaimLost(u)) if u == "http://a.test/a/9.html"),
+        "{:?}",
+        results[3]
+    );
+
+    // Every column but the keys, for each pair of pages stored the two ways.
+    let row = |table: &'static str, key: &'static str, drop: &'static str, id: i64| {
+        let pool = db.archive.pool().clone();
+        async move {
+            let sql = format!("SELECT (to_jsonb(t) - ARRAY[{drop}])::text FROM {table} t WHERE {key} = $1");
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&pool).await.unwrap()
+        }
+    };
+    for (a, b) in alone.iter().zip(&batched) {
+        let drop = "'id', 'url', 'canonical_url', 'final_url'";
+        assert_eq!(row("captures", "id", drop, *a).await, row("captures", "id", drop, *b).await);
+        let drop = "'id', 'capture_id', 'extracted_at'";
+        assert_eq!(
+            row("extraction_records", "capture_id", drop, *a).await,
+            row("extraction_records", "capture_id", drop, *b).await
+        );
+        let drop = "'url', 'canonical_url', 'last_capture_id', 'updated_at', 'seq', 'discovered_at', 'lease_until'";
+        assert_eq!(
+            row("frontier", "last_capture_id", drop, *a).await,
+            row("frontier", "last_capture_id", drop, *b).await
+        );
+    }
+    let count = |sql: &'static str| {
+        let pool = db.archive.pool().clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
+    };
+    assert_eq!(count("SELECT count(*) FROM bodies").await, 2, "each body once");
+    assert_eq!(count("SELECT count(*) FROM texts").await, 1, "the one text once");
+    assert_eq!(count("SELECT count(*) FROM frontier WHERE state = 'gone'").await, 2);
+    assert_eq!(
+        count("SELECT count(*) FROM frontier WHERE canonical_url LIKE '%/9.html' AND state = 'pending'").await,
+        1
+    );
+
+    // A row the database refuses (a charset source outside the known set) fails the batch
+    // and writes nothing of it.
+    let mut bad = write(7, 0);
+    bad.capture.charset.source = Some("guesswork".into());
+    assert!(db.archive.store_captures(&[write(8, 0), bad.clone()]).await.is_err());
+    assert_eq!(count("SELECT count(*) FROM captures").await, 6);
+    // Through the writer, the good page is stored and only the bad one fails.
+    let writer = CaptureWriter::spawn(db.archive.clone(), 1, 64);
+    let (good, refused) = tokio::join!(writer.store(write(8, 0)), writer.store(bad));
+    assert!(good.is_ok(), "{good:?}");
+    assert!(matches!(refused, Err(caiji_archive::ArchiveError::Database(_))), "{refused:?}");
+    assert_eq!(count("SELECT count(*) FROM captures").await, 7);
+    assert_eq!(
+        count("SELECT count(*) FROM frontier WHERE canonical_url LIKE '%/7.html' AND state = 'in_progress'").await,
+        1
+    );
+}

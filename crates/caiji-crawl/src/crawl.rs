@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use caiji_archive::store::CharsetRecord;
 use caiji_archive::{
-    Archive, ArchiveError, CaptureOutcome, FrontierItem, FrontierState, NewCapture, NewExtraction, NewUrl, RunLease,
-    RunOutcome, Settle, UrlKind, Visit,
+    Archive, ArchiveError, CaptureOutcome, CaptureWrite, CaptureWriter, FrontierItem, FrontierState, NewCapture,
+    NewExtraction, NewUrl, RunLease, RunOutcome, Settle, UrlKind, Visit,
 };
 use caiji_extract::{Extractor, Registry};
 use caiji_fetch::{Fetched, Fetcher, Outcome};
@@ -297,6 +297,8 @@ async fn run_sites(
         now: opts.now.unwrap_or_else(chrono::Utc::now),
         revisit_all: opts.revisit_all,
         max_hosts_in_flight: config.global.crawl.max_hosts_in_flight,
+        // Two batches in flight: one is written while the next fills (the pool has 8 connections).
+        writer: CaptureWriter::spawn(archive.clone(), 2, 64),
     });
     let semaphore = Arc::new(Semaphore::new(config.global.crawl.max_concurrent_sites.max(1)));
     let workers = sites.iter().map(|site| {
@@ -370,6 +372,8 @@ struct RunContext {
     revisit_all: bool,
     /// Per site: hosts with a request in flight at once.
     max_hosts_in_flight: usize,
+    /// Stores the pages' captures in batches (one transaction for the pages done meanwhile).
+    writer: CaptureWriter,
 }
 
 /// robots.txt answers from the archive's captures (every worker's): obeyed for a day without
@@ -1180,7 +1184,7 @@ fn dispose(site: &SiteConfig, item: &FrontierItem, run_id: i64, fetched: Fetched
     Disposition::Captured { capture, extraction, state, discovered, note: analysis.note, visit: None }
 }
 
-/// Stage 4: one transaction per URL, fenced by the run's claim.
+/// Stage 4: the capture goes into the run's next batch (group commit), fenced by the run's claim.
 async fn store(
     ctx: &RunContext,
     site: &SiteConfig,
@@ -1223,17 +1227,22 @@ async fn store(
                 error: capture.error.clone().or(note.clone()),
                 visit: visit.clone(),
             };
-            ctx.archive.store_capture(&capture, extraction.as_deref(), Some(settle)).await?;
+            let (status, outcome, revisit_of) = (capture.status, capture.outcome, capture.revisit_of);
+            let (bytes, ms, error) =
+                (capture.body.as_ref().map(|b| b.len()), capture.duration_ms, capture.error.clone());
+            let extracted = extraction.is_some();
+            // Written with the other pages stored meanwhile (group commit), fenced per URL.
+            ctx.writer.store(CaptureWrite { capture, extraction, settle }).await?;
             tracing::info!(
                 url = %item.url,
-                status = capture.status,
-                outcome = capture.outcome.as_str(),
-                bytes = capture.body.as_ref().map(|b| b.len()),
-                ms = capture.duration_ms,
+                status,
+                outcome = outcome.as_str(),
+                bytes,
+                ms,
                 state = state.as_str(),
-                revisit_of = capture.revisit_of,
+                revisit_of,
                 changed = visit.as_ref().map(|v| v.changed),
-                error = capture.error.as_deref(),
+                error = error.as_deref(),
                 "fetched"
             );
             match state {
@@ -1245,9 +1254,9 @@ async fn store(
             if matches!(state, FrontierState::Refused | FrontierState::Failed) {
                 ctx.failures.fetch_add(1, Ordering::Relaxed);
             }
-            if item.kind == UrlKind::Article && capture.outcome == CaptureOutcome::Ok && capture.revisit_of.is_none() {
+            if item.kind == UrlKind::Article && outcome == CaptureOutcome::Ok && revisit_of.is_none() {
                 counts.articles += 1;
-                if extraction.is_some() {
+                if extracted {
                     counts.extracted += 1;
                 }
             }

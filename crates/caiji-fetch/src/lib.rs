@@ -306,6 +306,9 @@ impl Fetcher {
         if config.max_body_bytes == 0 {
             return Err(FetchError::Config("max_body_bytes must be positive".into()));
         }
+        // TLS by rustls on *ring* (reqwest's default, aws-lc, takes a C toolchain and a minute of
+        // every cold build). Installed for the process once; a provider installed before wins.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder();
         if !config.allow_private_addresses {
             builder = builder.dns_resolver(address::GlobalOnlyResolver);

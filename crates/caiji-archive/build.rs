@@ -1,5 +1,27 @@
-// `sqlx::migrate!` embeds the migrations at compile time; without this, adding a migration
-// file does not rebuild the crate and the binary silently lacks it (sqlx's documented fix).
+// Embeds the migrations (`migrations/NNNN_description.sql`) as `(version, description, SQL)`
+// for `MIGRATOR`, named as sqlx names them. Adding or changing a file rebuilds the crate.
+use std::fmt::Write;
+
 fn main() {
-    println!("cargo:rerun-if-changed=../../migrations");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files: Vec<(i64, String, std::path::PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("migrations folder entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let Some((version, rest)) = name.split_once('_') else { continue };
+        let (Ok(version), Some(description)) = (version.parse::<i64>(), rest.strip_suffix(".sql")) else { continue };
+        println!("cargo:rerun-if-changed={}", path.display());
+        files.push((version, description.replace('_', " "), path));
+    }
+    files.sort();
+    let mut out = String::from("&[\n");
+    for (version, description, path) in files {
+        let path = path.canonicalize().expect("migration path");
+        writeln!(out, "    ({version}, {description:?}, include_str!({:?})),", path.display().to_string())
+            .expect("write");
+    }
+    out.push(']');
+    let target = std::path::Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("migrations.rs");
+    std::fs::write(target, out).expect("write migrations.rs");
 }

@@ -67,7 +67,7 @@ pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(600)
 
 /// What the archive holds of a URL's newest live capture, for a revisit: what to send in a
 /// conditional GET, and what to compare a new body and text with.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct PreviousContent {
     /// The capture holding the content (a revisit's `revisit_of`, else the capture itself).
     pub capture_id: i64,
@@ -78,6 +78,8 @@ pub struct PreviousContent {
     /// The text of its newest extraction.
     pub text_sha256: Option<Vec<u8>>,
 }
+
+crate::from_row!(PreviousContent { capture_id, body_sha256, etag, last_modified, text_sha256 });
 
 impl Archive {
     /// Claims left by workers that are gone go back to `pending`: `in_progress` rows whose

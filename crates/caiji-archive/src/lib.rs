@@ -5,6 +5,21 @@
 //! `captures` (one per fetch, immutable), `extractions` (one per extractor run), `frontier`;
 //! view `documents`.
 
+/// Implements `sqlx::FromRow` for a struct of named fields, reading each field from the column
+/// of its name: `from_row!(Row { id, url })`. By hand rather than `#[derive(sqlx::FromRow)]`
+/// (see `states.rs`: sqlx's derive macros double the cold build of its driver).
+#[macro_export]
+macro_rules! from_row {
+    ($t:ident { $($field:ident),+ $(,)? }) => {
+        impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for $t {
+            fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+                use sqlx::Row;
+                Ok(Self { $($field: row.try_get(stringify!($field))?),+ })
+            }
+        }
+    };
+}
+
 pub mod embedded;
 pub mod frontier;
 pub mod lease;
@@ -30,7 +45,29 @@ pub use warc::{DocumentRow, ExportCapture, ExportFilter, ImportedRecord, WarcSou
 pub use writer::CaptureWriter;
 
 /// Migrations compiled into the binary, applied on every start.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+pub static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyLock::new(|| {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    // (version, description, SQL) of each file in `migrations/`, embedded by build.rs the way
+    // `sqlx::migrate!` embeds them: same descriptions, same checksums (SHA-384 of the file).
+    let migrations: &[(i64, &str, &'static str)] = include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+    Migrator {
+        migrations: std::borrow::Cow::Owned(
+            migrations
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        std::borrow::Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        sqlx::SqlStr::from_static(sql),
+                        sql.starts_with("-- no-transaction"),
+                    )
+                })
+                .collect(),
+        ),
+        ..Migrator::DEFAULT
+    }
+});
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {

@@ -562,7 +562,7 @@ pub(crate) async fn insert_extraction(
     // Words segmented by the caller go in with a new text; otherwise the batch indexer adds them.
     if inserted.rows_affected() > 0 && !e.search_words.is_empty() {
         sqlx::query(
-            "INSERT INTO text_words (sha256, words) VALUES ($1, strip(to_tsvector('simple', $2)))
+            "INSERT INTO text_word_lists (sha256, word_list) VALUES ($1, $2)
              ON CONFLICT (sha256) DO NOTHING",
         )
         .bind(&text_sha)
@@ -663,8 +663,8 @@ pub(crate) async fn insert_extractions(
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "INSERT INTO text_words (sha256, words)
-                 SELECT h, strip(to_tsvector('simple', w)) FROM unnest($1::bytea[], $2::text[]) AS x(h, w)
+                "INSERT INTO text_word_lists (sha256, word_list)
+                 SELECT h, w FROM unnest($1::bytea[], $2::text[]) AS x(h, w)
                  WHERE w <> '' ON CONFLICT (sha256) DO NOTHING",
             )
             .bind(&new_sha)
@@ -732,13 +732,13 @@ impl Archive {
         Ok(row.map(|(at, status, body)| (at, status, body.unwrap_or_default())))
     }
 
-    /// Up to `limit` texts without their words (no row in `text_words`: written by a crawl,
+    /// Up to `limit` texts without their words (no row in `text_word_lists`: written by a crawl,
     /// whose write path leaves indexing to a batch), as (sha256, text), in sha256 order from
     /// after `after` (a keyset: callers go through the archive once).
     pub async fn unindexed_texts(&self, after: &[u8], limit: i64) -> Result<Vec<(Vec<u8>, String)>, ArchiveError> {
         Ok(sqlx::query_as(
             "SELECT t.sha256, t.text FROM texts t
-             WHERE t.sha256 > $1 AND NOT EXISTS (SELECT 1 FROM text_words w WHERE w.sha256 = t.sha256)
+             WHERE t.sha256 > $1 AND NOT EXISTS (SELECT 1 FROM text_word_lists w WHERE w.sha256 = t.sha256)
              ORDER BY t.sha256 LIMIT $2",
         )
         .bind(after)
@@ -761,8 +761,8 @@ impl Archive {
         // Lost to a server crash, a batch is redone by the next run: no need to wait for the disk.
         sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
         let r = sqlx::query(
-            "INSERT INTO text_words (sha256, words)
-             SELECT x.h, strip(to_tsvector('simple', x.w)) FROM unnest($1::bytea[], $2::text[]) AS x(h, w)
+            "INSERT INTO text_word_lists (sha256, word_list)
+             SELECT x.h, x.w FROM unnest($1::bytea[], $2::text[]) AS x(h, w)
              ON CONFLICT (sha256) DO NOTHING",
         )
         .bind(&sha)

@@ -25,7 +25,7 @@ pub struct WarcSource {
 }
 
 /// One capture as `caiji export warc` writes it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ExportCapture {
     pub id: i64,
     pub crawl_run_id: Option<i64>,
@@ -57,6 +57,34 @@ pub struct ExportCapture {
     /// The capture id the URL was imported from a WARC record, when it was.
     pub imported_from: Option<String>,
 }
+
+crate::from_row!(ExportCapture {
+    id,
+    crawl_run_id,
+    site,
+    url,
+    final_url,
+    redirect_chain,
+    outcome,
+    status,
+    fetched_at,
+    response_headers,
+    content_type,
+    body_sha256,
+    body,
+    charset_bom,
+    charset_header,
+    charset_meta,
+    charset_detected,
+    encoding_used,
+    charset_source,
+    replacement_chars,
+    revisit_of,
+    revisit_of_url,
+    revisit_of_fetched_at,
+    discovered_from,
+    imported_from
+});
 
 /// Which captures an export reads.
 #[derive(Debug, Clone, Default)]
@@ -289,7 +317,7 @@ async fn insert_source(
 
 /// One row of `caiji export documents`: the `documents` view's answer for a URL, with its
 /// capture's body digest.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct DocumentRow {
     pub url: String,
     pub site: String,
@@ -307,6 +335,23 @@ pub struct DocumentRow {
     pub last_seen_at: Option<DateTime<Utc>>,
     pub gone_since: Option<DateTime<Utc>>,
 }
+
+crate::from_row!(DocumentRow {
+    url,
+    site,
+    title,
+    published_at,
+    author,
+    text,
+    paragraphs,
+    extractor,
+    extractor_version,
+    capture_id,
+    body_sha256,
+    fetched_at,
+    last_seen_at,
+    gone_since
+});
 
 impl Archive {
     /// Up to `limit` documents whose capture id is above `after`, in capture id order.

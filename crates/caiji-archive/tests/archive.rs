@@ -252,10 +252,10 @@ async fn extraction_references_are_checked_and_their_targets_kept() {
     .await;
     // What is derived or descriptive may still change: a text's search words, a run's outcome.
     sqlx::raw_sql(
-        "INSERT INTO text_words (sha256, words) SELECT sha256, to_tsvector('simple', '正文') FROM texts
+        "INSERT INTO text_word_lists (sha256, word_list) SELECT sha256, '正文' FROM texts
              ON CONFLICT (sha256) DO NOTHING;
-         UPDATE text_words SET words = to_tsvector('simple', '正文 第一');
-         DELETE FROM text_words;",
+         UPDATE text_word_lists SET word_list = '正文 第一';
+         DELETE FROM text_word_lists;",
     )
     .execute(pool)
     .await
@@ -450,4 +450,34 @@ async fn a_batch_of_captures_writes_what_one_at_a_time_writes() {
         count("SELECT count(*) FROM frontier WHERE canonical_url LIKE '%/7.html' AND state = 'in_progress'").await,
         1
     );
+}
+
+/// Words are stored as a list and searched as a tsvector: `text_words.words` and
+/// `search_texts.words` are answered by the GIN index on the list's expression, and find what
+/// the list holds, not more.
+#[tokio::test]
+async fn word_queries_through_the_views_use_the_word_index() {
+    let db = TestDb::new().await.expect("test database");
+    let pool = db.archive.pool();
+    let a = db.archive.store_capture(&capture("http://x.test/a", b"<p>a</p>"), None, None).await.unwrap();
+    let b = db.archive.store_capture(&capture("http://x.test/b", b"<p>b</p>"), None, None).await.unwrap();
+    let mut with_words = extraction(None, &["深化改革开放。"]);
+    with_words.search_words = "深化 改革 开放 reform".into();
+    db.archive.store_extraction(a, &with_words).await.unwrap();
+    let mut without = extraction(None, &["别的正文。"]);
+    without.search_words = String::new();
+    db.archive.store_extraction(b, &without).await.unwrap();
+    let count = |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap() };
+    assert_eq!(count("SELECT count(*) FROM text_words WHERE words @@ to_tsquery('simple', '改革 & reform')").await, 1);
+    assert_eq!(count("SELECT count(*) FROM text_words WHERE words @@ to_tsquery('simple', '别的')").await, 0);
+    assert_eq!(count("SELECT count(*) FROM search_texts WHERE words IS NULL").await, 1, "the unindexed text");
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
+    for query in [
+        "EXPLAIN SELECT sha256 FROM text_words WHERE words @@ to_tsquery('simple', '改革')",
+        "EXPLAIN SELECT sha256, text FROM search_texts WHERE words @@ to_tsquery('simple', '改革')",
+    ] {
+        let plan: Vec<String> = sqlx::query_scalar(query).fetch_all(&mut *conn).await.unwrap();
+        assert!(plan.iter().any(|l| l.contains("text_word_lists_idx")), "{query}:\n{}", plan.join("\n"));
+    }
 }

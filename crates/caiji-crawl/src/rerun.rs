@@ -92,7 +92,6 @@ struct Previous {
 }
 
 /// One candidate capture as read from the archive.
-#[derive(sqlx::FromRow)]
 struct CandidateRow {
     id: i64,
     canonical_url: String,
@@ -103,6 +102,17 @@ struct CandidateRow {
     prev_author: Option<String>,
     prev_published_at: Option<String>,
 }
+
+caiji_archive::from_row!(CandidateRow {
+    id,
+    canonical_url,
+    content_type,
+    content,
+    prev_sha,
+    prev_title,
+    prev_author,
+    prev_published_at
+});
 
 enum Outcome {
     Extracted { row: Box<(i64, NewExtraction)>, previous: Option<bool> },

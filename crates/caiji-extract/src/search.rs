@@ -6,9 +6,20 @@ use std::sync::OnceLock;
 
 use jieba_rs::Jieba;
 
+/// jieba's dictionary (`dict.txt` of jieba-rs 0.11, MIT, gzipped): about 350,000 words with
+/// their frequencies and parts of speech.
+static DICTIONARY: &[u8] = include_bytes!("../data/jieba-dict.txt.gz");
+
 fn jieba() -> &'static Jieba {
     static JIEBA: OnceLock<Jieba> = OnceLock::new();
-    JIEBA.get_or_init(Jieba::new)
+    JIEBA.get_or_init(|| {
+        let mut reader = std::io::BufReader::new(flate2::read::GzDecoder::new(DICTIONARY));
+        Jieba::with_dict(&mut reader).unwrap_or_else(|e| {
+            // Built into the binary and read by a test: unreachable short of a broken build.
+            tracing::error!(error = %e, "jieba dictionary unreadable: words are cut by the HMM alone");
+            Jieba::empty()
+        })
+    })
 }
 
 /// The distinct words of `text`, lowercased, separated by single spaces, in order of first
@@ -51,6 +62,17 @@ mod tests {
         assert!(words.contains(&"质量"), "{w}");
         assert!(words.contains(&"reform"), "{w}");
         assert!(!w.contains('，'));
+    }
+
+    /// The dictionary is loaded: search mode yields the overlapping dictionary words of a long
+    /// one, which the HMM alone (unknown words) never does.
+    #[test]
+    fn the_dictionary_is_loaded() {
+        let w = search_words("中华人民共和国");
+        let words: Vec<&str> = w.split(' ').collect();
+        for expected in ["中华", "华人", "人民", "共和", "共和国", "中华人民共和国"] {
+            assert!(words.contains(&expected), "{expected} in {w}");
+        }
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub struct FetchSettings {
     /// sharing a server share its interval.
     pub politeness: caiji_fetch::Politeness,
     pub connect_timeout_secs: f64,
+    /// How long an idle connection is kept for its host's next request; hosts whose interval
+    /// is longer are asked with `Connection: close`. 0: a connection per request.
+    pub keep_alive_ms: u64,
     pub timeout_secs: f64,
     pub max_body_bytes: u64,
     pub max_redirects: usize,
@@ -60,6 +63,7 @@ impl Default for FetchSettings {
             robots_fresh_secs: d.robots_fresh_for.as_secs_f64(),
             politeness: d.politeness,
             connect_timeout_secs: d.connect_timeout.as_secs_f64(),
+            keep_alive_ms: d.keep_alive.as_millis() as u64,
             timeout_secs: d.total_timeout.as_secs_f64(),
             max_body_bytes: d.max_body_bytes,
             max_redirects: d.max_redirects,
@@ -326,6 +330,7 @@ impl Config {
             robots_fresh_for: secs(f.robots_fresh_secs),
             politeness: f.politeness,
             connect_timeout: secs(f.connect_timeout_secs),
+            keep_alive: Duration::from_millis(f.keep_alive_ms),
             total_timeout: secs(f.timeout_secs),
             max_body_bytes: f.max_body_bytes,
             max_redirects: f.max_redirects,

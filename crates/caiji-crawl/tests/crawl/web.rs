@@ -276,3 +276,51 @@ async fn feeds_lead_to_their_articles() {
     .unwrap();
     assert_eq!(lastmod.as_deref(), Some("2026-11-30 00:00"));
 }
+
+/// RFC 9110 §7.6.1: a host whose next request cannot come before an idle connection would be
+/// dropped (`keep_alive_ms`) is asked to close it with the response, so neither side holds a
+/// socket and its buffers between requests; a host asked more often keeps its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_kept_only_for_hosts_asked_again_soon() {
+    let db = TestDb::new().await.expect("test database");
+    let (near, far) = ("near.test", "far.test");
+    let paths: Vec<String> = (1..=3).map(|i| format!("/a/{i}.html")).collect();
+    // One server per host: a connection pooled for one host cannot carry the other's requests.
+    let mut all_routes = std::collections::HashMap::new();
+    let mut webs = Vec::new();
+    for host in [near, far] {
+        let web = Arc::new(Web::default());
+        web.set(host, "/list/", list(&paths));
+        for (i, p) in paths.iter().enumerate() {
+            web.set(host, p, crate::support::article(i + 1));
+        }
+        all_routes.extend(routes(serve(web.clone()).await, &[host]));
+        webs.push(web);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = config(
+        tmp.path(),
+        "keep_alive_ms = 100",
+        "",
+        &[("near", &[near], "http://near.test/list/"), ("far", &[far], "http://far.test/list/")],
+    );
+    for site in &mut config.sites {
+        site.file.min_interval_ms = Some(if site.file.name == "far" { 150 } else { 20 });
+    }
+    let opts = CrawlOptions { routes: all_routes, ..Default::default() };
+    crawl(&config, &db.archive, &db.url, &opts).await.expect("crawl");
+
+    for (web, host) in webs.iter().zip([near, far]) {
+        let seen = web.connections.lock().unwrap().clone();
+        assert_eq!(seen.len(), 5, "{host}: robots.txt, the list and 3 articles: {seen:?}");
+        let closes = seen.iter().filter(|c| c.2.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("close"))).count();
+        let peers: std::collections::HashSet<_> = seen.iter().map(|c| c.1).collect();
+        if host == far {
+            assert_eq!(closes, 5, "every request to a host asked every 150 ms carries Connection: close: {seen:?}");
+            assert_eq!(peers.len(), 5, "each on a connection of its own: {seen:?}");
+        } else {
+            assert_eq!(closes, 0, "a host asked every 20 ms is not told to close: {seen:?}");
+            assert!(peers.len() < 5, "its requests share connections: {seen:?}");
+        }
+    }
+}

@@ -9,7 +9,9 @@
 # private cluster (its CPU read from /proc). Prints the machine's load.
 #
 # Usage: scripts/bench-crawl.sh [H:INTERVAL_MS ...]   (default: 10:200 200:200 1000:2000)
-# SKIP_SCRAPY=1 skips Scrapy; results go to target/bench-crawl/results.jsonl too.
+# `scripts/bench-crawl.sh sizes`: only the database-size measures (fixtures, CWCED pages).
+# SKIP_SCRAPY=1 skips Scrapy; REPEAT=N runs every case N times and prints medians (ratios to
+# Scrapy and to one worker taken within a round); results go to target/bench-crawl/results.jsonl too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cases=("$@")
@@ -182,10 +184,74 @@ fixture_size() {
 }
 [ -n "${SKIP_FIXTURES:-}" ] || fixture_size
 
-for c in "${cases[@]}"; do
-  h=${c%%:*}; interval=${c##*:}
-  run_caiji "$h" "$interval" 1
-  run_caiji "$h" "$interval" 2
-  [ -n "${SKIP_SCRAPY:-}" ] || run_scrapy "$h" "$interval"
+# What real pages add to an archive that already has pages: the CWCED pages (bench/cwced-zh,
+# mixed GBK/GB2312/UTF-8, as found) served by a loopback replay site in two halves. The first
+# half gives every table and index its first pages; the second half's growth is set against the
+# WARC.gz of the second half's captures (its robots.txt and list page included).
+real_pages_size() {
+  local dir=$work/real
+  rm -rf "$dir"; mkdir -p "$dir/sites"
+  printf '[database]\ndata_dir = "pg"\n[fetch]\ncrawl_delay_cap_secs = 0.05\nmin_interval_ms = 5\n' > "$dir/caiji.toml"
+  local half i=0
+  for half in a b; do
+    local site=$dir/replay/cwced-$half
+    mkdir -p "$site/pages/p"
+    printf 'name = "cwced-%s"\nhost = "%s.cwced.test"\nscheme = "http"\nhttp_content_type = "text/html"\n' "$half" "$half" > "$site/site.toml"
+    printf 'name = "cwced-%s"\nhosts = ["%s.cwced.test"]\nstart_urls = ["http://%s.cwced.test/"]\narticles = [%s]\nextractor = "generic"\n' \
+      "$half" "$half" "$half" "'/p/\\d+\\.html\$'" > "$dir/sites/cwced-$half.toml"
+    printf 'User-agent: *\nAllow: /\n' > "$site/pages/robots.txt"
+  done
+  for f in bench/cwced-zh/html/*.html; do
+    half=$([ $((i % 2)) = 0 ] && echo a || echo b)
+    cp "$f" "$dir/replay/cwced-$half/pages/p/$i.html"
+    echo "<a href=\"/p/$i.html\">$i</a>" >> "$dir/replay/cwced-$half/pages/index.html"
+    i=$((i + 1))
+  done
+  local cfg=(--config "$dir/caiji.toml" --log-format json)
+  local q="SELECT sum(pg_total_relation_size(c.oid))::bigint AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')"
+  "$caiji" "${cfg[@]}" crawl --replay "$dir/replay" --site cwced-a > "$dir/crawl-a.jsonl" 2>&1 || true
+  local s1 s2 pages warc
+  s1=$("$caiji" "${cfg[@]}" sql --format json "$q" | sed 's/.*"n":\([0-9]*\).*/\1/')
+  "$caiji" "${cfg[@]}" crawl --replay "$dir/replay" --site cwced-b > "$dir/crawl-b.jsonl" 2>&1 || true
+  s2=$("$caiji" "${cfg[@]}" sql --format json "$q" | sed 's/.*"n":\([0-9]*\).*/\1/')
+  pages=$("$caiji" "${cfg[@]}" sql --format json "SELECT count(*) AS n FROM captures WHERE site = 'cwced-b'" | sed 's/.*"n":\([0-9]*\).*/\1/')
+  "$caiji" "${cfg[@]}" export warc --site cwced-b --out "$dir/warc" > /dev/null 2>&1 || true
+  warc=$(cat "$dir"/warc/*.warc.gz | wc -c)
+  "$caiji" "${cfg[@]}" db stop > /dev/null 2>&1 || true
+  echo "{\"tool\": \"caiji real pages (CWCED, second half)\", \"captures\": $pages, \"db_bytes_before\": $s1, \"db_bytes_after\": $s2, \"warc_gz_bytes\": $warc, \"growth_over_warc_gz\": $(python3 -c "print(round(($s2-$s1)/$warc, 2))")}" | tee -a "$results"
+}
+[ -n "${SKIP_FIXTURES:-}" ] || real_pages_size
+[ "${cases[0]}" != sizes ] || exit 0
+
+for rep in $(seq "${REPEAT:-1}"); do
+  for c in "${cases[@]}"; do
+    h=${c%%:*}; interval=${c##*:}
+    run_caiji "$h" "$interval" 1
+    run_caiji "$h" "$interval" 2
+    [ -n "${SKIP_SCRAPY:-}" ] || run_scrapy "$h" "$interval"
+  done
+  echo "load after round $rep: $(cut -d' ' -f1-3 /proc/loadavg)"
 done
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Medians over the rounds; a ratio to Scrapy is taken within each round, then its median.
+python3 - "$results" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if '"hosts"' in l]
+cases = sorted({(r["hosts"], r["interval_ms"]) for r in rows})
+keys = ["pages_per_s", "efficiency", "peak_rss_mb", "cpu_ms_per_page_caiji", "cpu_ms_per_page_postgres", "cpu_ms_per_page"]
+for h, iv in cases:
+    case = [r for r in rows if (r["hosts"], r["interval_ms"]) == (h, iv)]
+    scrapy = [r for r in case if r["tool"] == "scrapy"]
+    for tool in sorted({r["tool"] for r in case}):
+        runs = [r for r in case if r["tool"] == tool]
+        med = {k: round(statistics.median([r[k] for r in runs]), 3) for k in keys if all(k in r for r in runs)}
+        med["gaps_under"] = max(r["gaps"]["under_interval"] for r in runs)
+        if tool != "scrapy" and len(scrapy) == len(runs):
+            med["vs_scrapy"] = round(statistics.median(a["pages_per_s"] / b["pages_per_s"] for a, b in zip(runs, scrapy)), 2)
+        if tool == "caiji x2":
+            one = [r for r in case if r["tool"] == "caiji x1"]
+            med["vs_one_worker"] = round(statistics.median(a["pages_per_s"] / b["pages_per_s"] for a, b in zip(runs, one)), 2)
+        if any(r.get("db_over_warc_gz") for r in runs):
+            med["db_over_warc_gz"] = statistics.median(r["db_over_warc_gz"] for r in runs if r.get("db_over_warc_gz"))
+        med["captured_twice"] = max(r.get("captured_twice", 0) for r in runs)
+        print(json.dumps({"median_of": len(runs), "tool": tool, "hosts": h, "interval_ms": iv, **med}))
+PY

@@ -197,7 +197,8 @@ impl Archive {
     /// Claims the next URLs of up to `hosts` hosts of `site` for run `run_id`, up to
     /// `per_host` each: the hosts whose first pending URL comes first (list pages before
     /// articles, new pages before revisits, then discovery order), none of `skip_hosts` and none
-    /// another worker has a request out on. Each host's URLs in that same order. Each claim is
+    /// another live worker holds claims on (so a host is crawled by one worker at a time and
+    /// workers spread over hosts instead of taking turns on the same ones). Each host's URLs in that same order. Each claim is
     /// a lease ([`CLAIM_LEASE`]) fenced by the run: the row records `last_run_id`, and only
     /// that run can settle it ([`Archive::store_capture`], [`Archive::settle`]). Two workers
     /// claiming at once never get the same row (the update re-checks `pending` under its row
@@ -221,11 +222,17 @@ impl Archive {
                     FROM frontier
                     WHERE site = $2 AND state = 'pending' AND host <> ALL($3)
                     ORDER BY host, (kind = 'article'), revisit, seq
+                 ), others AS (
+                    -- Hosts another live worker holds claims on (one partial-index scan).
+                    SELECT DISTINCT host FROM frontier
+                    WHERE site = $2 AND state = 'in_progress' AND last_run_id <> $1 AND lease_until > now()
                  ), chosen AS (
-                    -- Hosts another worker has a request out on wait for later: workers spread
-                    -- over hosts instead of queueing for the same ones.
+                    -- A host is crawled by one worker at a time: workers spread over hosts
+                    -- instead of queueing for the same ones' turns (a host another worker has
+                    -- a request out on waits too).
                     SELECT f.host FROM first_per_host f
-                    WHERE NOT EXISTS (SELECT 1 FROM host_turns t
+                    WHERE f.host NOT IN (SELECT host FROM others)
+                      AND NOT EXISTS (SELECT 1 FROM host_turns t
                                       WHERE t.host = f.host AND t.held AND t.next_fetch_at > now())
                     ORDER BY f.article, f.revisit, f.seq LIMIT $4
                  ),",

@@ -324,6 +324,14 @@ async fn claims_fill_host_queues_in_claim_order() {
             .await
             .unwrap();
     assert_eq!(claimed, 7, "every claimed URL once, c.test still pending");
+
+    // A second worker (joining) never gets a host the first holds live claims on, even one
+    // with URLs still pending: it takes c.test, and a.test's new page waits for the first.
+    db.archive.enqueue(run, "q", &[url("a.test", "/a/6.html", UrlKind::Article)], epoch).await.unwrap();
+    let second = db.archive.begin_joining_run(&db.url, &info, &["q".to_string()]).await.unwrap();
+    let other = db.archive.claim_batch(second.run_id(), "q", 5, 5, &[]).await.unwrap();
+    let got: Vec<&str> = other.iter().map(|i| i.canonical_url.as_str()).collect();
+    assert_eq!(got, ["http://c.test/a/1.html"], "a.test is the first worker's while its claims are live");
 }
 
 /// A batch of captures (`store_captures`, the crawl's group commit) writes what storing each

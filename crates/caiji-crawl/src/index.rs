@@ -5,13 +5,12 @@
 
 use caiji_archive::{Archive, ArchiveError};
 
-/// Texts segmented and written per statement.
-const BATCH: i64 = 256;
+/// Texts looked at per statement: at most this many are segmented and written at a time.
+const WINDOW: i64 = 256;
 
-/// Indexes every text stored without its words, `BATCH` at a time (segmentation on a
-/// blocking thread), in one pass over the archive's texts (their keys: an index-only scan).
-/// Stops early, between batches, when `cancel`
-/// fires. Returns how many texts were indexed.
+/// Indexes every text stored without its words, a window of `WINDOW` texts at a time
+/// (segmentation on a blocking thread), in one pass over the archive's texts in key order.
+/// Stops early, between windows, when `cancel` fires. Returns how many texts were indexed.
 ///
 /// Errors: the database's.
 pub async fn index_texts(archive: &Archive, cancel: &tokio_util::sync::CancellationToken) -> Result<u64, ArchiveError> {
@@ -19,9 +18,13 @@ pub async fn index_texts(archive: &Archive, cancel: &tokio_util::sync::Cancellat
     // Keyset order: one pass over the texts, and a text that cannot be indexed is not retried.
     let mut after: Vec<u8> = Vec::new();
     while !cancel.is_cancelled() {
-        let batch = archive.unindexed_texts(&after, BATCH).await?;
-        let Some((last, _)) = batch.last() else { break };
+        let window = archive.unindexed_texts(&after, WINDOW).await?;
+        let Some((last, _)) = window.last() else { break };
         after = last.clone();
+        let batch: Vec<(Vec<u8>, String)> = window.into_iter().filter_map(|(h, t)| Some((h, t?))).collect();
+        if batch.is_empty() {
+            continue;
+        }
         let segmented = tokio::task::spawn_blocking(move || {
             use rayon::prelude::*;
             batch.into_par_iter().map(|(h, text)| (h, caiji_extract::search::search_words(&text))).collect::<Vec<_>>()

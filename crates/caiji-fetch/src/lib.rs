@@ -298,6 +298,10 @@ pub struct Fetcher {
     turns: Option<Arc<dyn HostTurns>>,
     /// `host_key` → what its turns are held on (`ip:ADDRESS` under [`Politeness::Ip`]).
     turn_keys: std::sync::Mutex<HashMap<String, String>>,
+    /// Turn key → when a turn this fetcher gave back makes the key free again, by this
+    /// process's clock (read after the give-back was acknowledged, so never before the
+    /// shared record's time): the next take waits for it instead of asking early and failing.
+    turns_free_at: std::sync::Mutex<HashMap<String, Instant>>,
     /// robots.txt answers kept from earlier fetches, when the caller keeps them.
     robots_store: Option<Arc<dyn RobotsStore>>,
 }
@@ -339,6 +343,7 @@ impl Fetcher {
             robots_fetches: Default::default(),
             turns: None,
             turn_keys: Default::default(),
+            turns_free_at: Default::default(),
             robots_store: None,
         })
     }
@@ -369,6 +374,11 @@ impl Fetcher {
         let host = self.turn_key(url).await;
         // Held at most this long: a worker that dies mid-request frees the host after it.
         let hold = self.config.total_timeout + self.config.connect_timeout;
+        // A take before the time this fetcher's own give-back set would only be refused.
+        let free_at = self.turns_free_at.lock().ok().and_then(|f| f.get(&host).copied());
+        if let Some(t) = free_at.filter(|t| *t > Instant::now()) {
+            tokio::time::sleep_until(t.into()).await;
+        }
         loop {
             match turns.take(&host, hold).await {
                 Ok(token) => return Some(Turn { host, token }),
@@ -415,6 +425,15 @@ impl Fetcher {
     pub(crate) async fn give_back(&self, turn: Option<Turn>, interval: Duration) {
         if let (Some(turns), Some(turn)) = (&self.turns, turn) {
             turns.give_back(&turn.host, turn.token, interval).await;
+            let free_at = Instant::now() + interval;
+            if let Ok(mut f) = self.turns_free_at.lock() {
+                // Bounded: times already passed say nothing.
+                if f.len() >= 4096 {
+                    let now = Instant::now();
+                    f.retain(|_, t| *t > now);
+                }
+                f.insert(turn.host, free_at);
+            }
         }
     }
 
@@ -866,6 +885,74 @@ mod tests {
             let wait = parse_retry_after(&form).unwrap_or_else(|| panic!("{form:?} not accepted"));
             assert!(wait > Duration::from_secs(95) && wait <= Duration::from_secs(100), "{form:?}: {wait:?}");
         }
+    }
+
+    /// Turns kept in memory as the archive keeps them (free-at time and token per host),
+    /// counting the takes granted and refused.
+    #[derive(Default)]
+    struct MemoryTurns {
+        hosts: std::sync::Mutex<HashMap<String, (Instant, u64)>>,
+        granted: std::sync::atomic::AtomicU32,
+        refused: std::sync::atomic::AtomicU32,
+    }
+
+    impl HostTurns for MemoryTurns {
+        fn take<'a>(&'a self, host: &'a str, hold: Duration) -> TurnFuture<'a, Result<u64, Duration>> {
+            Box::pin(async move {
+                let mut hosts = self.hosts.lock().unwrap();
+                let now = Instant::now();
+                let (free_at, token) = hosts.entry(host.to_string()).or_insert((now, 0));
+                if *free_at <= now {
+                    *free_at = now + hold;
+                    *token += 1;
+                    self.granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Ok(*token)
+                } else {
+                    self.refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Err(*free_at - now)
+                }
+            })
+        }
+        fn give_back<'a>(&'a self, host: &'a str, token: u64, interval: Duration) -> TurnFuture<'a, ()> {
+            Box::pin(async move {
+                if let Some((free_at, t)) = self.hosts.lock().unwrap().get_mut(host)
+                    && *t == token
+                {
+                    *free_at = Instant::now() + interval;
+                }
+            })
+        }
+        fn pause<'a>(&'a self, _host: &'a str, _wait: Duration) -> TurnFuture<'a, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    /// A worker fetching one host's pages in a row asks for the turn when its own give-back
+    /// made the host free, not before: every take is granted, none refused (a refused take is
+    /// a wasted statement on the archive, about one per page before).
+    #[tokio::test]
+    async fn a_worker_asks_for_a_turn_when_its_give_back_made_it_free() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().fallback(|| async { "ok" });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let config = FetchConfig {
+            min_interval: Duration::from_millis(100),
+            obey_robots: false,
+            allow_private_addresses: true,
+            max_retries: 0,
+            ..Default::default()
+        };
+        let turns = Arc::new(MemoryTurns::default());
+        let fetcher = Fetcher::new(config).unwrap().with_turns(turns.clone());
+        let started = Instant::now();
+        for n in 0..4 {
+            let fetched = fetcher.fetch(&Url::parse(&format!("http://{addr}/{n}")).unwrap()).await;
+            assert_eq!(fetched.status, Some(200), "{:?}", fetched.error);
+        }
+        assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
+        assert_eq!(turns.granted.load(std::sync::atomic::Ordering::SeqCst), 4);
+        assert_eq!(turns.refused.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -91,13 +91,14 @@ run_caiji() { # h interval workers
   local pg0; pg0=$(pg_cpu "$pm")
   local t0; t0=$(date +%s.%N)
   /usr/bin/time -f '%e %U %S %M' -o "$dir/time1" "$caiji" "${cfg[@]}" crawl > "$dir/crawl1.jsonl" 2>&1 &
-  local p1=$!
+  local p1=$! exits
   if [ "$workers" = 2 ]; then
     sleep 1
     /usr/bin/time -f '%e %U %S %M' -o "$dir/time2" "$caiji" "${cfg[@]}" crawl --join > "$dir/crawl2.jsonl" 2>&1 &
-    wait $!  || true
+    local p2=$!
+    wait $p2 && exits=0 || exits=$?
   fi
-  wait $p1 || true
+  wait $p1 && exits="0${exits:+,$exits}" || exits="$?${exits:+,$exits}"
   local t1; t1=$(date +%s.%N)
   sleep 1
   local pg1; pg1=$(pg_cpu "$pm")
@@ -116,12 +117,13 @@ run_caiji() { # h interval workers
   fi
   local gaps; gaps=$("$bench" gaps "$dir/server.log" "$interval")
   local caiji_cpu rss
-  caiji_cpu=$(cat "$dir"/time* | awk '{ s += $2 + $3 } END { printf "%.3f", s }')
-  rss=$(cat "$dir"/time* | awk '{ if ($4 > m) m = $4 } END { print m }')
+  # The last line of each: GNU time puts "Command exited with non-zero status N" first.
+  caiji_cpu=$(for t in "$dir"/time*; do tail -1 "$t"; done | awk '{ s += $2 + $3 } END { printf "%.3f", s }')
+  rss=$(for t in "$dir"/time*; do tail -1 "$t"; done | awk '{ if ($4 > m) m = $4 } END { print m }')
   "$caiji" "${cfg[@]}" db stop > /dev/null 2>&1 || true
-  python3 - "$h" "$interval" "$workers" "$t0" "$t1" "$pages" "$dups" "$bytes" "$caiji_cpu" "$pg0" "$pg1" "$rss" "$gaps" "$warc" <<'PY' | tee -a "$results"
+  python3 - "$h" "$interval" "$workers" "$t0" "$t1" "$pages" "$dups" "$bytes" "$caiji_cpu" "$pg0" "$pg1" "$rss" "$gaps" "$warc" "$exits" <<'PY' | tee -a "$results"
 import json, sys
-h, interval, workers, t0, t1, pages, dups, size, ccpu, pg0, pg1, rss, gaps, warc = sys.argv[1:]
+h, interval, workers, t0, t1, pages, dups, size, ccpu, pg0, pg1, rss, gaps, warc, exits = sys.argv[1:]
 h, interval, pages = int(h), int(interval), int(pages)
 wall = float(t1) - float(t0)
 ideal = h * 1000 / interval
@@ -133,7 +135,7 @@ print(json.dumps({"tool": f"caiji x{workers}", "hosts": h, "interval_ms": interv
                   "cpu_ms_per_page_postgres": round(pgcpu * 1000 / max(pages, 1), 2),
                   "db_bytes_per_page": int(size) // max(pages, 1), "captured_twice": int(dups),
                   "db_over_warc_gz": round(int(size) / int(warc), 2) if int(warc) else None,
-                  "gaps": json.loads(gaps)}))
+                  "gaps": json.loads(gaps), "exit_codes": [int(c) for c in exits.split(",")]}))
 PY
 }
 
@@ -253,5 +255,9 @@ for h, iv in cases:
         if any(r.get("db_over_warc_gz") for r in runs):
             med["db_over_warc_gz"] = statistics.median(r["db_over_warc_gz"] for r in runs if r.get("db_over_warc_gz"))
         med["captured_twice"] = max(r.get("captured_twice", 0) for r in runs)
+        if tool != "scrapy":
+            # Worker processes that exited non-zero, over all rounds (0 wanted: a crawl that
+            # completed every page exits 0).
+            med["workers_failed"] = sum(1 for r in runs for c in r.get("exit_codes", [0]) if c != 0)
         print(json.dumps({"median_of": len(runs), "tool": tool, "hosts": h, "interval_ms": iv, **med}))
 PY

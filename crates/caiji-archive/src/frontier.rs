@@ -6,8 +6,10 @@ use crate::{Archive, ArchiveError, FrontierState, UrlKind};
 /// A claim statement: `$with` (`WITH`, and any CTEs before `pick`, ending with a comma) and
 /// `$hosts`, a FROM item `h(host)` naming the hosts to claim from; for each, its next `$6`
 /// pending URLs in claim order (one probe of `frontier_pending_host_idx`) become `in_progress`
-/// for run `$1`, leased for `$5` seconds. Parameters: run, site, hosts, host count, lease, per
-/// host ([`Archive::claim`] binds them).
+/// for run `$1`, leased for `$5` seconds. Rows another transaction has locked (another
+/// worker's claim, an enqueue) are skipped, not waited for: two claims locking rows of one
+/// host in different orders deadlocked, and one of the two workers stopped. Parameters: run,
+/// site, hosts, host count, lease, per host ([`Archive::claim`] binds them).
 macro_rules! claim_sql {
     ($with:literal, $hosts:literal) => {
         concat!(
@@ -18,7 +20,8 @@ macro_rules! claim_sql {
             " CROSS JOIN LATERAL (
                     SELECT canonical_url FROM frontier
                     WHERE site = $2 AND state = 'pending' AND host = h.host
-                    ORDER BY (kind = 'article'), revisit, seq LIMIT $6) n
+                    ORDER BY (kind = 'article'), revisit, seq LIMIT $6
+                    FOR UPDATE SKIP LOCKED) n
              )
              UPDATE frontier f SET state = 'in_progress', attempts = f.attempts + 1, last_run_id = $1,
                     updated_at = now(), lease_until = now() + make_interval(secs => $5)
@@ -136,7 +139,10 @@ impl Archive {
         // One row per URL: a statement may not settle the same row twice (a sitemap that lists
         // a page twice, two links that canonicalise alike). The first occurrence wins.
         let mut seen = std::collections::HashSet::new();
-        let urls: Vec<&NewUrl> = urls.iter().filter(|u| seen.insert(u.canonical_url.as_str())).collect();
+        let mut urls: Vec<&NewUrl> = urls.iter().filter(|u| seen.insert(u.canonical_url.as_str())).collect();
+        // Rows locked in key order: two workers enqueueing the same links wait for each other
+        // instead of deadlocking.
+        urls.sort_unstable_by(|a, b| a.canonical_url.cmp(&b.canonical_url));
         if urls.is_empty() {
             return Ok(0);
         }
@@ -148,8 +154,9 @@ impl Archive {
         let lastmod: Vec<Option<chrono::DateTime<chrono::Utc>>> = urls.iter().map(|u| u.lastmod).collect();
         // A done article comes back (as a revisit) when a sitemap or feed says it changed after
         // caiji last saw it, and its site revisits pages (next_visit_at is set).
-        let r = sqlx::query(
-            "INSERT INTO frontier (canonical_url, site, url, kind, discovered_from, queued_run_id, depth, lastmod)
+        let r = crate::retry_transient(|| {
+            sqlx::query(
+                "INSERT INTO frontier (canonical_url, site, url, kind, discovered_from, queued_run_id, depth, lastmod)
              SELECT c, $2, u, k, f, $1, d, m
              FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[], $8::timestamptz[])
                   AS t(c, u, k, f, d, m)
@@ -163,17 +170,18 @@ impl Archive {
                     OR (frontier.kind = 'article' AND frontier.state = 'done' AND frontier.next_visit_at IS NOT NULL
                         AND excluded.lastmod > greatest(coalesce(frontier.lastmod, '-infinity'),
                                                         coalesce(frontier.last_visit_at, '-infinity'))))",
-        )
-        .bind(run_id)
-        .bind(site)
-        .bind(&canon)
-        .bind(&raw)
-        .bind(&kind)
-        .bind(&from)
-        .bind(&depth)
-        .bind(&lastmod)
-        .bind(epoch)
-        .execute(&self.pool)
+            )
+            .bind(run_id)
+            .bind(site)
+            .bind(&canon)
+            .bind(&raw)
+            .bind(&kind)
+            .bind(&from)
+            .bind(&depth)
+            .bind(&lastmod)
+            .bind(epoch)
+            .execute(&self.pool)
+        })
         .await?;
         Ok(r.rows_affected())
     }
@@ -285,15 +293,17 @@ impl Archive {
     ) -> Result<Vec<FrontierItem>, ArchiveError> {
         #[allow(clippy::type_complexity)]
         let mut rows: Vec<(String, String, String, UrlKind, i32, i16, bool, Option<i64>, Option<String>, i64)> =
-            sqlx::query_as(sql)
-                .bind(run_id)
-                .bind(site)
-                .bind(hosts)
-                .bind(host_count as i64)
-                .bind(CLAIM_LEASE.as_secs_f64())
-                .bind(per_host as i64)
-                .fetch_all(&self.pool)
-                .await?;
+            crate::retry_transient(|| {
+                sqlx::query_as(sql)
+                    .bind(run_id)
+                    .bind(site)
+                    .bind(hosts)
+                    .bind(host_count as i64)
+                    .bind(CLAIM_LEASE.as_secs_f64())
+                    .bind(per_host as i64)
+                    .fetch_all(&self.pool)
+            })
+            .await?;
         rows.sort_by(|a, b| (&a.8, a.3 == UrlKind::Article, a.6, a.9).cmp(&(&b.8, b.3 == UrlKind::Article, b.6, b.9)));
         Ok(rows
             .into_iter()

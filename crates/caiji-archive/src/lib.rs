@@ -153,6 +153,29 @@ impl Archive {
     }
 }
 
+/// Runs a single-statement operation again (up to 3 more times, 50 ms, 100 ms, 200 ms apart)
+/// when PostgreSQL aborted it for a deadlock (SQLSTATE 40P01) or a serialization failure
+/// (40001): the statement was rolled back whole, and running it again is what PostgreSQL's
+/// documentation prescribes. Any other error is returned at once.
+pub(crate) async fn retry_transient<T, F, Fut>(mut op: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut delay = Duration::from_millis(50);
+    for _ in 0..3 {
+        match op().await {
+            Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("40P01" | "40001")) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "statement aborted by the database: retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    op().await
+}
+
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }

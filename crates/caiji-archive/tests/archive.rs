@@ -332,6 +332,26 @@ async fn claims_fill_host_queues_in_claim_order() {
     let other = db.archive.claim_batch(second.run_id(), "q", 5, 5, &[]).await.unwrap();
     let got: Vec<&str> = other.iter().map(|i| i.canonical_url.as_str()).collect();
     assert_eq!(got, ["http://c.test/a/1.html"], "a.test is the first worker's while its claims are live");
+
+    // A row another transaction has locked is passed over, not waited for (two claims locking
+    // one host's rows in different orders deadlocked, and a worker stopped): with a.test's
+    // next page locked elsewhere, the refill returns at once with the page after it.
+    db.archive.enqueue(run, "q", &[url("a.test", "/a/7.html", UrlKind::Article)], epoch).await.unwrap();
+    let mut locker = db.archive.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM frontier WHERE canonical_url = 'http://a.test/a/6.html' FOR UPDATE")
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+    let refill = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        db.archive.claim_more(run, "q", &["http://a.test".to_string()], 3),
+    )
+    .await
+    .expect("a claim does not wait for a locked row")
+    .unwrap();
+    let got: Vec<&str> = refill.iter().map(|i| i.canonical_url.as_str()).collect();
+    assert_eq!(got, ["http://a.test/a/7.html"]);
+    locker.rollback().await.unwrap();
 }
 
 /// A batch of captures (`store_captures`, the crawl's group commit) writes what storing each

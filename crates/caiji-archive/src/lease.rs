@@ -24,6 +24,9 @@ pub const LOCK_NAMESPACE_CRAWL: i32 = 0x6361_696a; // "caij"
 /// First key of the per-run liveness locks (the second is the run's id).
 pub const LOCK_NAMESPACE_RUN: i32 = 0x6361_6972; // "cair"
 
+/// Key of the word indexer's advisory lock ([`Archive::lock_indexer`]).
+pub const LOCK_NAMESPACE_INDEX: i32 = 0x6361_6978; // "caix"
+
 /// How long [`RunLease::verify`] keeps trying to reconnect after its session ended.
 const RECONNECT_ATTEMPTS: u32 = 5;
 const RECONNECT_PAUSE: Duration = Duration::from_secs(2);
@@ -189,4 +192,32 @@ async fn try_lock_site(conn: &mut PgConnection, site: &str) -> Result<bool, Arch
         .bind(site)
         .fetch_one(conn)
         .await?)
+}
+
+/// The word indexer's turn ([`Archive::lock_indexer`]): an advisory lock on a session of its
+/// own, so it never goes back to the pool with the lock held. Released by
+/// [`IndexerLock::release`], or when dropped (the session closes).
+pub struct IndexerLock {
+    conn: PgConnection,
+}
+
+impl Archive {
+    /// Waits for, then takes, the archive's word-indexer lock: one process indexes at a time.
+    /// Two workers ending together would otherwise segment the same texts side by side, and one
+    /// of the two results would be dropped; the second now finds only what the first left.
+    ///
+    /// Errors: the database's (connecting, locking).
+    pub async fn lock_indexer(&self) -> Result<IndexerLock, ArchiveError> {
+        let options = self.pool().connect_options();
+        let mut conn = PgConnection::connect_with(&options).await?;
+        sqlx::query("SELECT pg_advisory_lock($1, 0)").bind(LOCK_NAMESPACE_INDEX).execute(&mut conn).await?;
+        Ok(IndexerLock { conn })
+    }
+}
+
+impl IndexerLock {
+    /// Ends the session, releasing the lock.
+    pub async fn release(self) {
+        self.conn.close().await.ok();
+    }
 }

@@ -539,3 +539,22 @@ async fn sessions_commit_without_waiting_for_the_disk() {
         conns.push(conn);
     }
 }
+
+/// One word indexer at a time: a second `lock_indexer` waits until the first is released (two
+/// workers ending together segmented the same texts side by side).
+#[tokio::test]
+async fn one_word_indexer_at_a_time() {
+    let db = TestDb::new().await.expect("test database");
+    let first = db.archive.lock_indexer().await.unwrap();
+    let archive = db.archive.clone();
+    let second = tokio::spawn(async move { archive.lock_indexer().await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "the second waits while the first holds the lock");
+    first.release().await;
+    let second = tokio::time::timeout(std::time::Duration::from_secs(10), second)
+        .await
+        .expect("taken once the first is released")
+        .unwrap()
+        .unwrap();
+    second.release().await;
+}

@@ -14,6 +14,18 @@ const WINDOW: i64 = 256;
 ///
 /// Errors: the database's.
 pub async fn index_texts(archive: &Archive, cancel: &tokio_util::sync::CancellationToken) -> Result<u64, ArchiveError> {
+    // One process at a time (workers of one crawl end together): the second pass waits, then
+    // finds only the texts the first left.
+    let lock = tokio::select! {
+        lock = archive.lock_indexer() => lock?,
+        _ = cancel.cancelled() => return Ok(0),
+    };
+    let result = index_pass(archive, cancel).await;
+    lock.release().await;
+    result
+}
+
+async fn index_pass(archive: &Archive, cancel: &tokio_util::sync::CancellationToken) -> Result<u64, ArchiveError> {
     let mut total = 0;
     // Keyset order: one pass over the texts, and a text that cannot be indexed is not retried.
     let mut after: Vec<u8> = Vec::new();

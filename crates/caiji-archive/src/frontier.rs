@@ -140,8 +140,8 @@ impl Archive {
         // a page twice, two links that canonicalise alike). The first occurrence wins.
         let mut seen = std::collections::HashSet::new();
         let mut urls: Vec<&NewUrl> = urls.iter().filter(|u| seen.insert(u.canonical_url.as_str())).collect();
-        // Rows locked in key order: two workers enqueueing the same links wait for each other
-        // instead of deadlocking.
+        // Rows locked in key order (byte order, as the capture fence locks them): two workers
+        // enqueueing the same links wait for each other instead of deadlocking.
         urls.sort_unstable_by(|a, b| a.canonical_url.cmp(&b.canonical_url));
         if urls.is_empty() {
             return Ok(0);

@@ -6,6 +6,8 @@
 //! - One advisory lock on the run's id, held for as long as the process lives: a `running` row
 //!   whose lock nobody holds belongs to a process that died, and [`Archive::mark_abandoned_runs`]
 //!   (run by every [`Archive::connect`]) marks it `abandoned`.
+//! - One advisory lock for the word indexer ([`Archive::lock_indexer`]), so processes index
+//!   one after the other.
 //! - Session locks die with their session (a PostgreSQL restart, a network cut). [`RunLease::verify`]
 //!   notices, reconnects and takes them back, or fails with [`ArchiveError::LockLost`] when
 //!   another run took them meanwhile: a crawl never goes on without its locks. The frontier's
@@ -202,16 +204,33 @@ pub struct IndexerLock {
 }
 
 impl Archive {
-    /// Waits for, then takes, the archive's word-indexer lock: one process indexes at a time.
-    /// Two workers ending together would otherwise segment the same texts side by side, and one
-    /// of the two results would be dropped; the second now finds only what the first left.
+    /// Takes the archive's word-indexer lock, waiting at most `wait` for another process to
+    /// release it: one process indexes at a time. Two workers ending together would otherwise
+    /// segment the same texts side by side, and one of the two results would be dropped; the
+    /// second now finds only what the first left. `None` when the wait ran out (a long
+    /// `caiji index` elsewhere): the caller indexes anyway, as it did before the lock, rather
+    /// than hold its run open. Asked every 200 ms (a blocked lock request would outlive a
+    /// cancelled caller on the server).
     ///
     /// Errors: the database's (connecting, locking).
-    pub async fn lock_indexer(&self) -> Result<IndexerLock, ArchiveError> {
+    pub async fn lock_indexer(&self, wait: Duration) -> Result<Option<IndexerLock>, ArchiveError> {
         let options = self.pool().connect_options();
         let mut conn = PgConnection::connect_with(&options).await?;
-        sqlx::query("SELECT pg_advisory_lock($1, 0)").bind(LOCK_NAMESPACE_INDEX).execute(&mut conn).await?;
-        Ok(IndexerLock { conn })
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, 0)")
+                .bind(LOCK_NAMESPACE_INDEX)
+                .fetch_one(&mut conn)
+                .await?;
+            if taken {
+                return Ok(Some(IndexerLock { conn }));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                conn.close().await.ok();
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 

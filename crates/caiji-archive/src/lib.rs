@@ -113,15 +113,8 @@ impl Archive {
     pub async fn connect(url: &str) -> Result<Self, ArchiveError> {
         // Batched writes of a few hundred texts take seconds by design (search indexes): sqlx's
         // default warning for statements over one second would flood cron logs.
-        // Commits do not wait for the disk (synchronous_commit = off): a server crash can lose
-        // the last fraction of a second of commits, never consistency, and everything caiji
-        // writes during a run is redone by the next one (a capture with its frontier row, a
-        // host turn). One flush per page and per turn was a fifth of PostgreSQL's CPU on a
-        // 1,000-host crawl. A run's last commit ([`Archive::finish_run`]) waits for the disk,
-        // which makes every earlier commit durable too.
         let options = PgConnectOptions::from_str(url)?
             .application_name("caiji")
-            .options([("synchronous_commit", "off")])
             .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(30));
         // One direct connection first: the pool would only say "pool timed out" after 10 s.
         let target = match (options.get_host(), options.get_port()) {
@@ -137,6 +130,19 @@ impl Archive {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
+            // Commits do not wait for the disk: a server crash can lose the last fraction of a
+            // second of commits, never consistency, and everything caiji writes during a run is
+            // redone by the next one (a capture with its frontier row, a host turn). One flush
+            // per page and per turn was a fifth of PostgreSQL's CPU on a 1,000-host crawl. A
+            // run's last commit ([`Archive::finish_run`]) waits, which makes every earlier
+            // commit durable too. A SET, not a startup option, which poolers such as PgBouncer
+            // refuse.
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("SET synchronous_commit = off").execute(conn).await?;
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;

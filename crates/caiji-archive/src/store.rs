@@ -233,8 +233,10 @@ impl Archive {
     /// The outer error is the transaction's: nothing was written, and the caller may store the
     /// writes one by one to learn which of them is at fault.
     ///
-    /// Rows are locked in key order (frontier URLs, body and text digests), so two batches
-    /// written side by side wait for each other instead of deadlocking.
+    /// Rows are locked in key order (frontier URLs in byte order, as [`Archive::enqueue`] locks
+    /// them, whatever the database's collation; body and text digests), so two batches written
+    /// side by side wait for each other instead of deadlocking. A batch holding several runs'
+    /// pages (not one a crawl makes) locks its URLs run by run.
     pub async fn store_captures(
         &self,
         writes: &[CaptureWrite],
@@ -258,7 +260,7 @@ impl Archive {
                 sqlx::query_scalar::<_, String>(
                     "SELECT canonical_url FROM frontier
                      WHERE canonical_url = ANY($1) AND last_run_id = $2 AND state = 'in_progress'
-                     ORDER BY canonical_url FOR UPDATE",
+                     ORDER BY canonical_url COLLATE \"C\" FOR UPDATE",
                 )
                 .bind(&urls)
                 .bind(run)

@@ -540,21 +540,25 @@ async fn sessions_commit_without_waiting_for_the_disk() {
     }
 }
 
-/// One word indexer at a time: a second `lock_indexer` waits until the first is released (two
-/// workers ending together segmented the same texts side by side).
+/// One word indexer at a time: a second `lock_indexer` waits until the first is released
+/// (two workers ending together segmented the same texts side by side), and no longer than
+/// it was told to.
 #[tokio::test]
 async fn one_word_indexer_at_a_time() {
+    use std::time::Duration;
     let db = TestDb::new().await.expect("test database");
-    let first = db.archive.lock_indexer().await.unwrap();
+    let first = db.archive.lock_indexer(Duration::ZERO).await.unwrap().expect("free");
+    assert!(db.archive.lock_indexer(Duration::from_millis(300)).await.unwrap().is_none(), "held: gives up");
     let archive = db.archive.clone();
-    let second = tokio::spawn(async move { archive.lock_indexer().await });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let second = tokio::spawn(async move { archive.lock_indexer(Duration::from_secs(30)).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!second.is_finished(), "the second waits while the first holds the lock");
     first.release().await;
-    let second = tokio::time::timeout(std::time::Duration::from_secs(10), second)
+    let second = tokio::time::timeout(Duration::from_secs(10), second)
         .await
         .expect("taken once the first is released")
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .expect("taken");
     second.release().await;
 }

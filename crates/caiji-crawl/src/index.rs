@@ -5,6 +5,9 @@
 
 use caiji_archive::{Archive, ArchiveError};
 
+/// How long a pass waits for another process's to end before running alongside it.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Texts looked at per statement: at most this many are segmented and written at a time.
 const WINDOW: i64 = 256;
 
@@ -15,13 +18,18 @@ const WINDOW: i64 = 256;
 /// Errors: the database's.
 pub async fn index_texts(archive: &Archive, cancel: &tokio_util::sync::CancellationToken) -> Result<u64, ArchiveError> {
     // One process at a time (workers of one crawl end together): the second pass waits, then
-    // finds only the texts the first left.
+    // finds only the texts the first left. Not for long: a crawl's run stays open meanwhile.
     let lock = tokio::select! {
-        lock = archive.lock_indexer() => lock?,
+        lock = archive.lock_indexer(LOCK_WAIT) => lock?,
         _ = cancel.cancelled() => return Ok(0),
     };
+    if lock.is_none() {
+        tracing::info!(waited_secs = LOCK_WAIT.as_secs(), "another process is indexing: indexing alongside it");
+    }
     let result = index_pass(archive, cancel).await;
-    lock.release().await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
     result
 }
 

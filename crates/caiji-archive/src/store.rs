@@ -780,7 +780,6 @@ impl Archive {
         }
         let sha: Vec<&[u8]> = rows.iter().map(|(h, _)| h.as_slice()).collect();
         let words: Vec<&str> = rows.iter().map(|(_, w)| w.as_str()).collect();
-        let mut tx = self.pool.begin().await?;
         // Lost to a server crash, a batch is redone by the next run.
         let r = sqlx::query(
             "INSERT INTO text_word_lists (sha256, word_list)
@@ -789,9 +788,8 @@ impl Archive {
         )
         .bind(&sha)
         .bind(&words)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
         Ok(r.rows_affected())
     }
 }

@@ -427,8 +427,9 @@ impl Fetcher {
             turns.give_back(&turn.host, turn.token, interval).await;
             let free_at = Instant::now() + interval;
             if let Ok(mut f) = self.turns_free_at.lock() {
-                // Bounded: times already passed say nothing.
-                if f.len() >= 4096 {
+                // Bounded: times already passed say nothing. Swept as the map grows through a
+                // power of two, not on every give-back once many hosts are live.
+                if f.len() >= 4096 && f.len().is_power_of_two() {
                     let now = Instant::now();
                     f.retain(|_, t| *t > now);
                 }

@@ -6,8 +6,6 @@
 //! - One advisory lock on the run's id, held for as long as the process lives: a `running` row
 //!   whose lock nobody holds belongs to a process that died, and [`Archive::mark_abandoned_runs`]
 //!   (run by every [`Archive::connect`]) marks it `abandoned`.
-//! - One advisory lock for the word indexer ([`Archive::lock_indexer`]), so processes index
-//!   one after the other.
 //! - Session locks die with their session (a PostgreSQL restart, a network cut). [`RunLease::verify`]
 //!   notices, reconnects and takes them back, or fails with [`ArchiveError::LockLost`] when
 //!   another run took them meanwhile: a crawl never goes on without its locks. The frontier's
@@ -25,9 +23,6 @@ use crate::{Archive, ArchiveError};
 pub const LOCK_NAMESPACE_CRAWL: i32 = 0x6361_696a; // "caij"
 /// First key of the per-run liveness locks (the second is the run's id).
 pub const LOCK_NAMESPACE_RUN: i32 = 0x6361_6972; // "cair"
-
-/// Key of the word indexer's advisory lock ([`Archive::lock_indexer`]).
-pub const LOCK_NAMESPACE_INDEX: i32 = 0x6361_6978; // "caix"
 
 /// How long [`RunLease::verify`] keeps trying to reconnect after its session ended.
 const RECONNECT_ATTEMPTS: u32 = 5;
@@ -194,49 +189,4 @@ async fn try_lock_site(conn: &mut PgConnection, site: &str) -> Result<bool, Arch
         .bind(site)
         .fetch_one(conn)
         .await?)
-}
-
-/// The word indexer's turn ([`Archive::lock_indexer`]): an advisory lock on a session of its
-/// own, so it never goes back to the pool with the lock held. Released by
-/// [`IndexerLock::release`], or when dropped (the session closes).
-pub struct IndexerLock {
-    conn: PgConnection,
-}
-
-impl Archive {
-    /// Takes the archive's word-indexer lock, waiting at most `wait` for another process to
-    /// release it: one process indexes at a time. Two workers ending together would otherwise
-    /// segment the same texts side by side, and one of the two results would be dropped; the
-    /// second now finds only what the first left. `None` when the wait ran out (a long
-    /// `caiji index` elsewhere): the caller indexes anyway, as it did before the lock, rather
-    /// than hold its run open. Asked every 200 ms (a blocked lock request would outlive a
-    /// cancelled caller on the server).
-    ///
-    /// Errors: the database's (connecting, locking).
-    pub async fn lock_indexer(&self, wait: Duration) -> Result<Option<IndexerLock>, ArchiveError> {
-        let options = self.pool().connect_options();
-        let mut conn = PgConnection::connect_with(&options).await?;
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, 0)")
-                .bind(LOCK_NAMESPACE_INDEX)
-                .fetch_one(&mut conn)
-                .await?;
-            if taken {
-                return Ok(Some(IndexerLock { conn }));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                conn.close().await.ok();
-                return Ok(None);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-impl IndexerLock {
-    /// Ends the session, releasing the lock.
-    pub async fn release(self) {
-        self.conn.close().await.ok();
-    }
 }

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 pub use embedded::{ClusterStatus, EmbeddedCluster};
 pub use frontier::{CLAIM_LEASE, FrontierItem, NewUrl, PreviousContent};
-pub use lease::{IndexerLock, RunLease};
+pub use lease::RunLease;
 pub use states::{CaptureOutcome, FrontierState, RunOutcome, UrlKind, WarcRecordStatus};
 pub use store::{CaptureWrite, ExtractedText, NewCapture, NewExtraction, RunInfo, Settle, Visit};
 pub use warc::{DocumentRow, ExportCapture, ExportFilter, ImportedRecord, WarcSource};

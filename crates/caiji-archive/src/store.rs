@@ -67,10 +67,6 @@ pub struct NewExtraction {
     pub content: ExtractedText,
     pub metadata: Value,
     pub flags: Vec<String>,
-    /// Space-separated words of the text (segmented by the caller) for the word index. Empty:
-    /// not segmented here; the text is stored with `words` NULL and indexed later in a batch
-    /// ([`Archive::unindexed_texts`], the crawl's write path), or it is already in `texts`.
-    pub search_words: String,
 }
 
 impl NewExtraction {
@@ -102,6 +98,17 @@ impl ExtractedText {
 
     pub fn paragraphs(&self) -> &[String] {
         &self.paragraphs
+    }
+
+    /// `texts.chars`: the text's distinct characters in code point order (which is UTF-8 byte
+    /// order, PostgreSQL's `COLLATE "C"`), each once, whitespace included. The search index
+    /// (`texts_chars_idx`) is built on it: sorted, its keys need no comparison sort in
+    /// PostgreSQL.
+    pub fn chars(&self) -> String {
+        let mut chars: Vec<char> = self.text.chars().collect();
+        chars.sort_unstable();
+        chars.dedup();
+        chars.into_iter().collect()
     }
 
     /// The paragraphs as `texts.paragraphs` stores them: `None` when splitting the text on
@@ -566,24 +573,15 @@ pub(crate) async fn insert_extraction(
     e: &NewExtraction,
 ) -> Result<i64, ArchiveError> {
     let text_sha = e.content.sha256().to_vec();
-    let inserted =
-        sqlx::query("INSERT INTO texts (sha256, text, paragraphs) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
-            .bind(&text_sha)
-            .bind(e.text())
-            .bind(e.content.stored_paragraphs().map(|p| serde_json::to_value(p).unwrap_or(Value::Array(vec![]))))
-            .execute(&mut **tx)
-            .await?;
-    // Words segmented by the caller go in with a new text; otherwise the batch indexer adds them.
-    if inserted.rows_affected() > 0 && !e.search_words.is_empty() {
-        sqlx::query(
-            "INSERT INTO text_word_lists (sha256, word_list) VALUES ($1, $2)
-             ON CONFLICT (sha256) DO NOTHING",
-        )
-        .bind(&text_sha)
-        .bind(&e.search_words)
-        .execute(&mut **tx)
-        .await?;
-    }
+    sqlx::query(
+        "INSERT INTO texts (sha256, text, paragraphs, chars) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(&text_sha)
+    .bind(e.text())
+    .bind(e.content.stored_paragraphs().map(|p| serde_json::to_value(p).unwrap_or(Value::Array(vec![]))))
+    .bind(e.content.chars())
+    .execute(&mut **tx)
+    .await?;
     let id = sqlx::query_scalar(
         "INSERT INTO extraction_records (capture_id, extractor, extractor_version, config_hash, crawl_run_id,
              caiji_version, git_commit, title, published_at, published_ts, author, metadata, flags, text_sha256)
@@ -633,7 +631,7 @@ impl Archive {
 
 /// Inserts extractions of captures (`(capture_id, extraction)`) with arrays unnested
 /// server-side: texts not yet in `texts` (once each, in sha256 order so that concurrent
-/// batches take their locks in one order), their words, then one record per row.
+/// batches take their locks in one order), then one record per row.
 pub(crate) async fn insert_extractions(
     tx: &mut Transaction<'_, Postgres>,
     rows: &[(i64, &NewExtraction)],
@@ -647,7 +645,7 @@ pub(crate) async fn insert_extractions(
             .await?;
         let known: std::collections::HashSet<Vec<u8>> = known.into_iter().collect();
         let mut sent = std::collections::HashSet::new();
-        let (mut new_sha, mut new_text, mut new_paragraphs, mut new_words) = (vec![], vec![], vec![], vec![]);
+        let (mut new_sha, mut new_text, mut new_paragraphs, mut new_chars) = (vec![], vec![], vec![], vec![]);
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by(|a, b| text_sha[*a].cmp(&text_sha[*b]));
         for i in order {
@@ -661,26 +659,18 @@ pub(crate) async fn insert_extractions(
             // list would cost an allocation per string on the writer's side.
             new_paragraphs
                 .push(e.content.stored_paragraphs().map(|p| serde_json::to_string(p).unwrap_or_else(|_| "[]".into())));
-            new_words.push(e.search_words.as_str());
+            new_chars.push(e.content.chars());
         }
         if !new_sha.is_empty() {
             sqlx::query(
-                "INSERT INTO texts (sha256, text, paragraphs)
-                 SELECT h, t, p::jsonb FROM unnest($1::bytea[], $2::text[], $3::text[]) AS x(h, t, p)
+                "INSERT INTO texts (sha256, text, paragraphs, chars)
+                 SELECT h, t, p::jsonb, c FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[]) AS x(h, t, p, c)
                  ON CONFLICT (sha256) DO NOTHING",
             )
             .bind(&new_sha)
             .bind(&new_text)
             .bind(&new_paragraphs)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO text_word_lists (sha256, word_list)
-                 SELECT h, w FROM unnest($1::bytea[], $2::text[]) AS x(h, w)
-                 WHERE w <> '' ON CONFLICT (sha256) DO NOTHING",
-            )
-            .bind(&new_sha)
-            .bind(&new_words)
+            .bind(&new_chars)
             .execute(&mut *tx)
             .await?;
         }
@@ -744,53 +734,13 @@ impl Archive {
         Ok(row.map(|(at, status, body)| (at, status, body.unwrap_or_default())))
     }
 
-    /// The next `window` texts in sha256 order after `after` (a keyset: callers go through the
-    /// archive once), as (sha256, text) where the text has no words yet (no row in
-    /// `text_word_lists`: written by a crawl, whose write path leaves indexing to a batch) and
-    /// (sha256, `None`) where it has. Empty once past the last text. The work per call is
-    /// bounded by `window`, not by the archive's size: an anti-join over all texts was a
-    /// sequential scan per batch, quadratic over a run (66 ms a batch at 40,000 texts).
-    pub async fn unindexed_texts(
-        &self,
-        after: &[u8],
-        window: i64,
-    ) -> Result<Vec<(Vec<u8>, Option<String>)>, ArchiveError> {
-        // Scalar subqueries run per key, as index probes (an EXISTS may become a hashed
-        // subplan, which reads every word list).
-        Ok(sqlx::query_as(
-            "SELECT k.sha256,
-                    CASE WHEN (SELECT true FROM text_word_lists w WHERE w.sha256 = k.sha256) THEN NULL
-                         ELSE (SELECT t.text FROM texts t WHERE t.sha256 = k.sha256) END
-             FROM (SELECT sha256 FROM texts WHERE sha256 > $1 ORDER BY sha256 LIMIT $2) k
-             ORDER BY k.sha256",
-        )
-        .bind(after)
-        .bind(window)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// Adds the words of texts, from their space-separated words (as
-    /// [`NewExtraction::search_words`]); lexemes only, without positions. One statement per
-    /// batch: the GIN index takes the batch in one go. Texts indexed meanwhile (by another
-    /// worker) are left as they are. Returns how many rows were added.
-    pub async fn set_text_words(&self, rows: &[(Vec<u8>, String)]) -> Result<u64, ArchiveError> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let sha: Vec<&[u8]> = rows.iter().map(|(h, _)| h.as_slice()).collect();
-        let words: Vec<&str> = rows.iter().map(|(_, w)| w.as_str()).collect();
-        // Lost to a server crash, a batch is redone by the next run.
-        let r = sqlx::query(
-            "INSERT INTO text_word_lists (sha256, word_list)
-             SELECT x.h, x.w FROM unnest($1::bytea[], $2::text[]) AS x(h, w)
-             ON CONFLICT (sha256) DO NOTHING",
-        )
-        .bind(&sha)
-        .bind(&words)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected())
+    /// Merges the search index's pending entries (GIN's pending list, where new texts wait)
+    /// into the index: `gin_clean_pending_list`. Searches are right either way; merged, they
+    /// read fewer pages. Returns how many pending pages were merged.
+    ///
+    /// Errors: the database's (a role that does not own `texts` may not merge).
+    pub async fn merge_search_index(&self) -> Result<i64, ArchiveError> {
+        Ok(sqlx::query_scalar("SELECT gin_clean_pending_list('texts_chars_idx')").fetch_one(&self.pool).await?)
     }
 }
 

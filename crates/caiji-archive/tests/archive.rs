@@ -165,14 +165,18 @@ async fn upgrading_from_schema_2_keeps_every_extraction() {
     );
     let current: String = sqlx::query_scalar("SELECT text FROM documents").fetch_one(pool).await.unwrap();
     assert_eq!(current, "第一段\n\n第二段");
-    // Each distinct text once; the word index kept its segmentation, and the pre-hash row got one.
-    let (texts, hits): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE words @@ to_tsquery('simple', '二段')) FROM search_texts",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap();
+    // Each distinct text once, found by substring; the characters version 13 derived in SQL
+    // are the ones caiji computes for the same text.
+    let (texts, hits): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM texts), (SELECT count(*) FROM texts_containing('二段'))")
+            .fetch_one(pool)
+            .await
+            .unwrap();
     assert_eq!((texts, hits), (2, 1));
+    let chars: String =
+        sqlx::query_scalar("SELECT chars FROM texts WHERE text = '旧版 正文'").fetch_one(pool).await.unwrap();
+    assert_eq!(chars, caiji_archive::ExtractedText::new(vec!["旧版 正文".into()]).chars());
+    assert_eq!(chars, " 文旧正版");
 }
 
 fn extraction(run: Option<i64>, paragraphs: &[&str]) -> caiji_archive::NewExtraction {
@@ -190,7 +194,6 @@ fn extraction(run: Option<i64>, paragraphs: &[&str]) -> caiji_archive::NewExtrac
         content: caiji_archive::ExtractedText::new(paragraphs.iter().map(|p| p.to_string()).collect()),
         metadata: serde_json::json!({}),
         flags: vec![],
-        search_words: "正文".into(),
     }
 }
 
@@ -241,6 +244,7 @@ async fn extraction_references_are_checked_and_their_targets_kept() {
         &[
             "DELETE FROM texts",
             "UPDATE texts SET text = 'x'",
+            "UPDATE texts SET chars = 'x'",
             "TRUNCATE texts CASCADE",
             "DELETE FROM crawl_runs",
             "TRUNCATE crawl_runs CASCADE",
@@ -250,16 +254,7 @@ async fn extraction_references_are_checked_and_their_targets_kept() {
         "forbidden",
     )
     .await;
-    // What is derived or descriptive may still change: a text's search words, a run's outcome.
-    sqlx::raw_sql(
-        "INSERT INTO text_word_lists (sha256, word_list) SELECT sha256, '正文' FROM texts
-             ON CONFLICT (sha256) DO NOTHING;
-         UPDATE text_word_lists SET word_list = '正文 第一';
-         DELETE FROM text_word_lists;",
-    )
-    .execute(pool)
-    .await
-    .unwrap();
+    // What is descriptive may still change: a run's outcome.
     sqlx::raw_sql("UPDATE crawl_runs SET outcome = 'done'").execute(pool).await.unwrap();
     let texts: i64 = sqlx::query_scalar("SELECT count(*) FROM texts").fetch_one(pool).await.unwrap();
     assert_eq!(texts, 2);
@@ -480,50 +475,64 @@ async fn a_batch_of_captures_writes_what_one_at_a_time_writes() {
     );
 }
 
-/// Words are stored as a list and searched as a tsvector: `text_words.words` and
-/// `search_texts.words` are answered by the GIN index on the list's expression, and find what
-/// the list holds, not more.
+/// Search is by substring, through `texts_containing`: the character index
+/// (`texts_chars_idx`) gives the texts holding every character, `strpos` keeps those holding
+/// the substring. Exact: case and form as written. A text is found as soon as it is stored
+/// (its entries wait in GIN's pending list), and after the pending list is merged.
 #[tokio::test]
-async fn word_queries_through_the_views_use_the_word_index() {
+async fn substring_search_uses_the_character_index() {
     let db = TestDb::new().await.expect("test database");
     let pool = db.archive.pool();
-    let a = db.archive.store_capture(&capture("http://x.test/a", b"<p>a</p>"), None, None).await.unwrap();
-    let b = db.archive.store_capture(&capture("http://x.test/b", b"<p>b</p>"), None, None).await.unwrap();
-    let mut with_words = extraction(None, &["深化改革开放。"]);
-    with_words.search_words = "深化 改革 开放 reform".into();
-    db.archive.store_extraction(a, &with_words).await.unwrap();
-    let mut without = extraction(None, &["别的正文。"]);
-    without.search_words = String::new();
-    db.archive.store_extraction(b, &without).await.unwrap();
-    let count = |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap() };
-    assert_eq!(count("SELECT count(*) FROM text_words WHERE words @@ to_tsquery('simple', '改革 & reform')").await, 1);
-    assert_eq!(count("SELECT count(*) FROM text_words WHERE words @@ to_tsquery('simple', '别的')").await, 0);
-    assert_eq!(count("SELECT count(*) FROM search_texts WHERE words IS NULL").await, 1, "the unindexed text");
+    let texts: [&[&str]; 4] = [
+        &["深化改革开放。", "Reform 2024"],
+        // Every character of 改革, never side by side: a candidate the substring check drops.
+        &["革新之路，改天换地。"],
+        &["另一篇正文，含扩展区汉字𠀀和表情😀。"],
+        &[""],
+    ];
+    for (i, paragraphs) in texts.iter().enumerate() {
+        let url = format!("http://x.test/{i}");
+        let id = db.archive.store_capture(&capture(&url, b"<p>x</p>"), None, None).await.unwrap();
+        db.archive.store_extraction(id, &extraction(None, paragraphs)).await.unwrap();
+    }
+    let found = |q: &'static str| async move {
+        sqlx::query_scalar::<_, String>("SELECT text FROM texts_containing($1) ORDER BY text")
+            .bind(q)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    };
+    for merged in [false, true] {
+        assert_eq!(found("改革").await, ["深化改革开放。\n\nReform 2024"], "merged: {merged}");
+        assert_eq!(found("Reform").await.len(), 1);
+        assert!(found("reform").await.is_empty(), "exact case");
+        assert_eq!(found("𠀀和😀").await.len(), 0, "not adjacent");
+        assert_eq!(found("字𠀀").await.len(), 1);
+        assert_eq!(found("正文").await.len(), 1);
+        assert!(found("別的").await.is_empty());
+        assert_eq!(found("").await.len(), 4, "the empty string is in every text");
+        db.archive.merge_search_index().await.unwrap();
+    }
+    // caiji's characters are the ones PostgreSQL derives from the text (as version 13 did for
+    // older texts): distinct, in code point order.
+    let mismatched: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM texts WHERE chars IS DISTINCT FROM caiji_chars(text)")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(mismatched, 0);
+    // A text written by hand, without its characters, gets them (and is found).
+    sqlx::query("INSERT INTO texts (sha256, text) VALUES (sha256('手写'), '手写的正文')").execute(pool).await.unwrap();
+    assert_eq!(found("手写").await, ["手写的正文"]);
     let mut conn = pool.acquire().await.unwrap();
     sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
     for query in [
-        "EXPLAIN SELECT sha256 FROM text_words WHERE words @@ to_tsquery('simple', '改革')",
-        "EXPLAIN SELECT sha256, text FROM search_texts WHERE words @@ to_tsquery('simple', '改革')",
+        "EXPLAIN SELECT sha256 FROM texts_containing('改革')",
+        "EXPLAIN SELECT d.url FROM documents d JOIN texts_containing('改革') t ON t.sha256 = d.text_sha256",
     ] {
         let plan: Vec<String> = sqlx::query_scalar(query).fetch_all(&mut *conn).await.unwrap();
-        assert!(plan.iter().any(|l| l.contains("text_word_lists_idx")), "{query}:\n{}", plan.join("\n"));
+        assert!(plan.iter().any(|l| l.contains("texts_chars_idx")), "{query}:\n{}", plan.join("\n"));
     }
-    drop(conn);
-    // The indexer's keyset walk, one key per window here: every text once, in key order, with
-    // its text only when it has no words yet.
-    let (mut after, mut seen) = (Vec::new(), Vec::new());
-    loop {
-        let window = db.archive.unindexed_texts(&after, 1).await.unwrap();
-        let Some((last, _)) = window.last() else { break };
-        assert_eq!(window.len(), 1);
-        after = last.clone();
-        seen.extend(window);
-    }
-    assert_eq!(seen.len(), 2, "{seen:?}");
-    assert!(seen[0].0 < seen[1].0);
-    let mut texts: Vec<Option<String>> = seen.into_iter().map(|(_, t)| t).collect();
-    texts.sort();
-    assert_eq!(texts, [None, Some("别的正文。".to_string())]);
 }
 
 /// The archive's sessions commit without waiting for the disk (a flush per page and per host
@@ -538,27 +547,4 @@ async fn sessions_commit_without_waiting_for_the_disk() {
         assert_eq!(setting, "off");
         conns.push(conn);
     }
-}
-
-/// One word indexer at a time: a second `lock_indexer` waits until the first is released
-/// (two workers ending together segmented the same texts side by side), and no longer than
-/// it was told to.
-#[tokio::test]
-async fn one_word_indexer_at_a_time() {
-    use std::time::Duration;
-    let db = TestDb::new().await.expect("test database");
-    let first = db.archive.lock_indexer(Duration::ZERO).await.unwrap().expect("free");
-    assert!(db.archive.lock_indexer(Duration::from_millis(300)).await.unwrap().is_none(), "held: gives up");
-    let archive = db.archive.clone();
-    let second = tokio::spawn(async move { archive.lock_indexer(Duration::from_secs(30)).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!second.is_finished(), "the second waits while the first holds the lock");
-    first.release().await;
-    let second = tokio::time::timeout(Duration::from_secs(10), second)
-        .await
-        .expect("taken once the first is released")
-        .unwrap()
-        .unwrap()
-        .expect("taken");
-    second.release().await;
 }

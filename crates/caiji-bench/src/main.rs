@@ -218,21 +218,18 @@ fn extract_generated(fixtures: &std::path::Path, n: usize) -> anyhow::Result<()>
             (t.site.clone(), t.url(k), t.encoding.encode(&html).0.into_owned())
         })
         .collect();
-    // WITH_WORDS=1 adds the word segmentation the rerun also does for the search index.
-    let with_words = std::env::var_os("WITH_WORDS").is_some();
     let start = Instant::now();
     let paragraphs: usize = pages
         .par_iter()
         .map(|(site, url, body)| {
             let extractor = registry.get(site).unwrap_or(&caiji_extract::generic::Generic);
             let (rec, _) = extract_bytes(extractor, body, url, None);
-            let words = if with_words { caiji_extract::search::search_words(&rec.text()).len() } else { 0 };
-            words + rec.paragraphs.len()
+            rec.paragraphs.len()
         })
         .sum();
     let secs = start.elapsed().as_secs_f64();
     let out = serde_json::json!({
-        "tool": if with_words { "extract+words-in-memory" } else { "extract-in-memory" }, "pages": n, "threads": rayon::current_num_threads(), "seconds": secs,
+        "tool": "extract-in-memory", "pages": n, "threads": rayon::current_num_threads(), "seconds": secs,
         "pages_per_second": n as f64 / secs, "checksum": paragraphs,
     });
     #[allow(clippy::print_stdout)]

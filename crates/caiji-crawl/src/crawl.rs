@@ -155,12 +155,12 @@ pub async fn crawl(
     };
     let run_id = lease.run_id();
     let result = run_sites(config, archive, opts, &sites, &lease).await;
-    // The run's new texts join the word index in batches, off the fetch path. A failure here
-    // loses nothing: the texts stay unindexed for the next run or `caiji index`.
+    // The run's texts still waiting in the search index's pending list join the index: found
+    // either way, read faster merged. A failure here loses nothing.
     if result.is_ok()
-        && let Err(e) = crate::index::index_texts(archive, &opts.cancel).await
+        && let Err(e) = archive.merge_search_index().await
     {
-        tracing::warn!(error = %e, "word index not updated: `caiji index` will do it");
+        tracing::warn!(error = %e, "search index's pending entries not merged: `caiji index` will do it");
     }
 
     let (outcome, reason, sites_counts, fatal) = match result {
@@ -1148,10 +1148,7 @@ fn dispose(site: &SiteConfig, item: &FrontierItem, run_id: i64, fetched: Fetched
         Outcome::RedirectOffSite | Outcome::AddressRefused => FrontierState::Refused,
         _ => FrontierState::Failed,
     };
-    let extraction = analysis
-        .record
-        // Not segmented here: the text's word index is built in a batch when the run ends.
-        .map(|r| Box::new(to_new_extraction_without_words(r, site.extractor_config_hash(), run_id)));
+    let extraction = analysis.record.map(|r| Box::new(to_new_extraction(r, site.extractor_config_hash(), run_id)));
     let content_type = fetched.header("content-type").map(str::to_string);
     let capture = to_new_capture(&fetched, site, &item.canonical_url, run_id, content_type, analysis.decoded.as_ref());
     let mut discovered: Vec<NewUrl> = Vec::new();
@@ -1347,22 +1344,11 @@ pub(crate) fn capture_of(
     }
 }
 
-/// An extractor's record as an `extractions` row.
-pub fn to_new_extraction(record: caiji_extract::Record, site: &SiteConfig, run_id: i64) -> NewExtraction {
-    let mut e = to_new_extraction_without_words(record, site.extractor_config_hash(), run_id);
-    e.search_words = caiji_extract::search::search_words(e.text());
-    e
-}
-
-/// The row without its word index (the caller fills `search_words` when the text is new).
-pub fn to_new_extraction_without_words(
-    record: caiji_extract::Record,
-    config_hash: String,
-    run_id: i64,
-) -> NewExtraction {
+/// An extractor's record as an `extractions` row, written by run `run_id` with the
+/// extractor's configuration hash `config_hash`.
+pub fn to_new_extraction(record: caiji_extract::Record, config_hash: String, run_id: i64) -> NewExtraction {
     let published_ts = record.published_at.as_deref().and_then(parse_published);
     NewExtraction {
-        search_words: String::new(),
         extractor: record.extractor,
         extractor_version: record.extractor_version,
         config_hash,

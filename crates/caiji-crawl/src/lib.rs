@@ -6,7 +6,6 @@ pub mod config;
 pub mod crawl;
 pub mod database;
 pub mod documents;
-pub mod index;
 pub mod replay;
 pub mod rerun;
 pub mod revisit;

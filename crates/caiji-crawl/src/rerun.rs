@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::crawl::to_new_extraction_without_words;
+use crate::crawl::to_new_extraction;
 use crate::{Config, CrawlError, run_info};
 
 #[derive(Debug, Clone)]
@@ -446,19 +446,14 @@ fn extract_row(row: Row, extractor: &dyn Extractor, config_hash: &str, run_id: i
         let reason = record.meta.get("not_html").and_then(|v| v.as_str()).unwrap_or("not HTML").to_string();
         return Outcome::Failed(format!("not HTML: {reason}"));
     }
-    let mut extraction = to_new_extraction_without_words(record, config_hash.to_string(), run_id);
+    let extraction = to_new_extraction(record, config_hash.to_string(), run_id);
     // Changed: any field `documents` serves differs (a fix that only finds the author counts).
-    let same_text = row.previous.as_ref().map(|p| p.text_sha256.as_slice() == extraction.content.sha256());
     let previous = row.previous.as_ref().map(|p| {
         p.text_sha256.as_slice() != extraction.content.sha256()
             || p.title != extraction.title
             || p.author != extraction.author
             || p.published_at != extraction.published_at
     });
-    // Same text as before: its words are already in `texts`; segment only new texts.
-    if same_text != Some(true) {
-        extraction.search_words = caiji_extract::search::search_words(extraction.text());
-    }
     Outcome::Extracted { row: Box::new((row.capture_id, extraction)), previous }
 }
 

@@ -13,7 +13,6 @@ pub mod dom;
 pub mod generic;
 pub mod nesting;
 pub mod registry;
-pub mod search;
 pub mod sites;
 
 use serde::{Deserialize, Serialize};

@@ -92,8 +92,8 @@ enum Command {
     Diff(DiffArgs),
     /// Run a read-only SQL query against the archive.
     Sql(SqlArgs),
-    /// Add to the word index (`texts.words`) the texts stored without it. A crawl indexes its
-    /// own new texts when it ends; this does those a killed or failed run left.
+    /// Merge the search index's pending entries (new texts wait in GIN's pending list) into
+    /// the index. A crawl does it when it ends; this does it after a killed run or an import.
     Index,
     /// Validate the configuration and every site file, resolve the start URLs' hosts (and say
     /// which a live crawl would refuse); fetches nothing. Exit 0 all good, 1 warnings, 2 errors.
@@ -458,21 +458,16 @@ async fn run(cli: Cli) -> u8 {
             Err(e) => report(&e),
         },
         Command::Index => {
-            let cancel = caiji_crawl::CancellationToken::new();
-            let signal = stop_on_signals(&cancel);
             let result = async {
                 let config = load_config(&cli.config)?;
                 let (archive, _) = DatabaseTarget::from_config(&config)?.open_existing().await?;
-                Ok::<_, CrawlError>(caiji_crawl::index::index_texts(&archive, &cancel).await?)
+                Ok::<_, CrawlError>(archive.merge_search_index().await?)
             }
             .await;
             match result {
-                Ok(n) => {
-                    tracing::info!(texts = n, "word index up to date");
-                    match signal.load(std::sync::atomic::Ordering::SeqCst) {
-                        0 => exit::DONE,
-                        code => code,
-                    }
+                Ok(pages) => {
+                    tracing::info!(pending_pages = pages, "search index merged");
+                    exit::DONE
                 }
                 Err(e) => report(&e),
             }

@@ -14,7 +14,7 @@ use caiji_fetch::{Fetched, Outcome};
 use sha2::Digest as _;
 
 use super::{ORIGINAL_PREFIX, digest_matches, headers_json, parse_warc_date};
-use crate::crawl::{analyze, capture_of, to_new_extraction, to_new_extraction_without_words};
+use crate::crawl::{analyze, capture_of, to_new_extraction};
 use crate::{Config, CrawlError, canon, run_info};
 
 /// What `caiji import warc` was asked for.
@@ -653,13 +653,8 @@ async fn judge(
         capture.outcome = o;
     }
     let extraction = analysis.record.map(|rec| match site {
-        Some(s) => Box::new(to_new_extraction(rec, s, source.run_id)),
-        None => {
-            let mut e =
-                to_new_extraction_without_words(rec, crate::config::default_config_hash("generic"), source.run_id);
-            e.search_words = caiji_extract::search::search_words(e.text());
-            Box::new(e)
-        }
+        Some(s) => Box::new(to_new_extraction(rec, s.extractor_config_hash(), source.run_id)),
+        None => Box::new(to_new_extraction(rec, crate::config::default_config_hash("generic"), source.run_id)),
     });
     Ok(Verdict::Capture(Box::new(capture), extraction))
 }

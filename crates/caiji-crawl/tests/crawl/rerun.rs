@@ -25,8 +25,7 @@ pub async fn check_rerun_skips_up_to_date_keeps_old_versions_and_is_deterministi
     let s = rerun(&config, &db.archive, &db.url, &RerunOptions::default()).await.unwrap();
     assert_eq!((s.examined as i64, s.skipped as i64, s.extracted), (n, n, 0), "{s:?}");
 
-    let word_hits = "SELECT count(*) FROM documents d JOIN search_texts s ON s.sha256 = d.text_sha256
-                     WHERE s.words @@ to_tsquery('simple', '改革')";
+    let word_hits = "SELECT count(*) FROM documents d JOIN texts_containing('改革') s ON s.sha256 = d.text_sha256";
     let hits_before = count(&db, word_hits).await;
     assert!(hits_before > 0);
 
@@ -37,13 +36,20 @@ pub async fn check_rerun_skips_up_to_date_keeps_old_versions_and_is_deterministi
     assert_eq!((s.examined as i64, s.extracted as i64, s.unchanged as i64, s.changed), (n, n, n, 0), "{s:?}");
     assert_eq!(count(&db, "SELECT count(*) FROM extractions").await, 2 * n);
     assert_eq!(count(&db, "SELECT count(*) FROM documents").await, n);
-    // Unchanged texts keep their (single) search row: the new rows are still found by word.
+    // Unchanged texts keep their (single) row: the new rows are still found by substring.
     assert_eq!(count(&db, word_hits).await, hits_before);
-    // One search row per distinct text (two sites may publish the same text).
+    // One row per distinct text (two sites may publish the same text).
     let distinct_texts = count(&db, "SELECT count(DISTINCT text_sha256) FROM documents").await;
     assert!(distinct_texts > 0 && distinct_texts <= n);
-    assert_eq!(count(&db, "SELECT count(*) FROM search_texts").await, distinct_texts);
-    assert_eq!(count(&db, "SELECT count(*) FROM extractions e WHERE NOT EXISTS (SELECT 1 FROM search_texts s WHERE s.sha256 = e.text_sha256)").await, 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM texts").await, distinct_texts);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM extractions e WHERE NOT EXISTS (SELECT 1 FROM texts s WHERE s.sha256 = e.text_sha256)"
+        )
+        .await,
+        0
+    );
 
     // Determinism: the parallel, batched rows equal a sequential in-test extraction, byte for byte.
     // (extractor, url, content type, paragraphs, body, title)

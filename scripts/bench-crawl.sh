@@ -175,14 +175,18 @@ fixture_size() {
   cp -r config/sites "$dir/sites"
   printf '[database]\ndata_dir = "pg"\n[fetch]\ncrawl_delay_cap_secs = 0.05\nmin_interval_ms = 20\n' > "$dir/caiji.toml"
   local cfg=(--config "$dir/caiji.toml" --log-format json)
+  local q="SELECT sum(pg_total_relation_size(c.oid))::bigint AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')"
+  # The empty archive (schema only): what any archive weighs before its first capture.
+  "$caiji" "${cfg[@]}" db migrate > /dev/null 2>&1 || true
+  local empty; empty=$("$caiji" "${cfg[@]}" sql --format json "$q" | sed 's/.*"n":\([0-9]*\).*/\1/')
   "$caiji" "${cfg[@]}" crawl --replay fixtures/sites > "$dir/crawl.jsonl" 2>&1 || true
   "$caiji" "${cfg[@]}" export warc --out "$dir/warc" > /dev/null 2>&1 || true
   local bytes warc pages
-  bytes=$("$caiji" "${cfg[@]}" sql --format json "SELECT sum(pg_total_relation_size(c.oid))::bigint AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')" | sed 's/.*"n":\([0-9]*\).*/\1/')
+  bytes=$("$caiji" "${cfg[@]}" sql --format json "$q" | sed 's/.*"n":\([0-9]*\).*/\1/')
   pages=$("$caiji" "${cfg[@]}" sql --format json "SELECT count(*) AS n FROM captures" | sed 's/.*"n":\([0-9]*\).*/\1/')
   warc=$(cat "$dir"/warc/*.warc.gz | wc -c)
   "$caiji" "${cfg[@]}" db stop > /dev/null 2>&1 || true
-  echo "{\"tool\": \"caiji fixtures\", \"captures\": $pages, \"db_bytes\": $bytes, \"warc_gz_bytes\": $warc, \"db_over_warc_gz\": $(python3 -c "print(round($bytes/$warc, 2))")}" | tee -a "$results"
+  echo "{\"tool\": \"caiji fixtures\", \"captures\": $pages, \"db_bytes\": $bytes, \"empty_archive_bytes\": $empty, \"warc_gz_bytes\": $warc, \"db_over_warc_gz\": $(python3 -c "print(round($bytes/$warc, 2))"), \"growth_over_warc_gz\": $(python3 -c "print(round(($bytes-$empty)/$warc, 2))")}" | tee -a "$results"
 }
 [ -n "${SKIP_FIXTURES:-}" ] || fixture_size
 

@@ -227,6 +227,25 @@ real_pages_size() {
   echo "{\"tool\": \"caiji real pages (CWCED, second half)\", \"captures\": $pages, \"db_bytes_before\": $s1, \"db_bytes_after\": $s2, \"warc_gz_bytes\": $warc, \"growth_over_warc_gz\": $(python3 -c "print(round(($s2-$s1)/$warc, 2))")}" | tee -a "$results"
 }
 [ -n "${SKIP_FIXTURES:-}" ] || real_pages_size
+
+# Pages like the fixtures at scale: N captures generated from the fixture sites' templates
+# (varied text, original charsets; `caiji-bench gen-archive`, as bench-rerun uses), extracted
+# by `caiji extract --rerun` (texts and search index written as a crawl writes them), against
+# the WARC.gz `caiji export warc` makes of the same captures.
+fixture_like_size() {
+  local n=${SIZE_N:-5000} dir=$work/fixture-like
+  rm -rf "$dir"; mkdir -p "$dir"
+  local url; url=$("$bench" gen-archive "$dir/pg" fixture_like "$n" fixtures/sites)
+  DATABASE_URL="$url" "$caiji" extract --rerun > /dev/null 2>&1 || true
+  DATABASE_URL="$url" "$caiji" export warc --out "$dir/warc" > /dev/null 2>&1 || true
+  local bytes texts warc
+  bytes=$(DATABASE_URL="$url" "$caiji" sql --format json "SELECT sum(pg_total_relation_size(c.oid))::bigint AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')" | sed 's/.*"n":\([0-9]*\).*/\1/')
+  texts=$(DATABASE_URL="$url" "$caiji" sql --format json "SELECT count(*) AS n FROM texts" | sed 's/.*"n":\([0-9]*\).*/\1/')
+  warc=$(cat "$dir"/warc/*.warc.gz | wc -c)
+  "$caiji" --data-dir "$dir/pg" db stop > /dev/null 2>&1 || true
+  echo "{\"tool\": \"caiji fixture-like pages\", \"captures\": $n, \"texts\": $texts, \"db_bytes\": $bytes, \"warc_gz_bytes\": $warc, \"db_over_warc_gz\": $(python3 -c "print(round($bytes/$warc, 2))")}" | tee -a "$results"
+}
+[ -n "${SKIP_FIXTURES:-}" ] || fixture_like_size
 [ "${cases[0]}" != sizes ] || exit 0
 
 for rep in $(seq "${REPEAT:-1}"); do

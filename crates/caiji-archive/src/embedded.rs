@@ -169,8 +169,8 @@ impl EmbeddedCluster {
             if data.exists() {
                 fs::remove_dir_all(&data).map_err(|e| io_err(&data, e))?;
             }
-            // C.UTF-8 whatever the caller's locale: cron has no LANG, and the C locale makes
-            // pg_trgm produce no trigrams for Chinese.
+            // C.UTF-8 whatever the caller's locale: cron has no LANG, and a UTF-8 database is
+            // what texts and their characters (`texts.chars`) assume.
             let out = self.pg_command(
                 "initdb",
                 &[

@@ -75,14 +75,15 @@ impl NewExtraction {
     }
 }
 
-/// An extraction's paragraphs, their text (joined with blank lines) and its sha256, the key
-/// into `texts`: computed once, where the extraction happens (in parallel), not again by the
-/// single writer.
+/// An extraction's paragraphs, their text (joined with blank lines), its sha256 (the key
+/// into `texts`) and its distinct characters (`texts.chars`): computed once, where the
+/// extraction happens (in parallel), not again by the single writer.
 #[derive(Debug, Clone)]
 pub struct ExtractedText {
     paragraphs: Vec<String>,
     text: String,
     sha256: [u8; 32],
+    chars: String,
 }
 
 impl ExtractedText {
@@ -93,7 +94,10 @@ impl ExtractedText {
         }
         let text = paragraphs.join("\n\n");
         let sha256 = crate::sha256(text.as_bytes());
-        Self { paragraphs, text, sha256 }
+        let mut chars: Vec<char> = text.chars().collect();
+        chars.sort_unstable();
+        chars.dedup();
+        Self { paragraphs, text, sha256, chars: chars.into_iter().collect() }
     }
 
     pub fn paragraphs(&self) -> &[String] {
@@ -104,11 +108,8 @@ impl ExtractedText {
     /// order, PostgreSQL's `COLLATE "C"`), each once, whitespace included. The search index
     /// (`texts_chars_idx`) is built on it: sorted, its keys need no comparison sort in
     /// PostgreSQL.
-    pub fn chars(&self) -> String {
-        let mut chars: Vec<char> = self.text.chars().collect();
-        chars.sort_unstable();
-        chars.dedup();
-        chars.into_iter().collect()
+    pub fn chars(&self) -> &str {
+        &self.chars
     }
 
     /// The paragraphs as `texts.paragraphs` stores them: `None` when splitting the text on

@@ -16,6 +16,22 @@ pub use config::{Config, SiteConfig};
 pub use crawl::{CrawlOptions, CrawlSummary, crawl};
 pub use tokio_util::sync::CancellationToken;
 
+/// Merges the search index's pending entries once a run that wrote texts has ended (crawl,
+/// re-extraction, import): searches find them either way, and read fewer pages merged. A
+/// failure loses nothing; a role that does not own the index (SQLSTATE 42501) is told once at
+/// debug level, since it can never merge.
+pub(crate) async fn merge_search_index(archive: &caiji_archive::Archive) {
+    match archive.merge_search_index().await {
+        Ok(pages) => tracing::debug!(pending_pages = pages, "search index merged"),
+        Err(caiji_archive::ArchiveError::Database(e))
+            if e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "42501") =>
+        {
+            tracing::debug!(error = %e, "search index not merged: this role does not own it");
+        }
+        Err(e) => tracing::warn!(error = %e, "search index's pending entries not merged: `caiji index` will do it"),
+    }
+}
+
 /// caiji's version, recorded on every run and extraction.
 pub const CAIJI_VERSION: &str = env!("CARGO_PKG_VERSION");
 

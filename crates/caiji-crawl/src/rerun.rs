@@ -208,6 +208,9 @@ pub async fn rerun(
         (Ok(()), true) => (RunOutcome::Done, None),
         (Ok(()), false) => (RunOutcome::DoneWithFailures, None),
     };
+    if result.is_ok() {
+        crate::merge_search_index(archive).await;
+    }
     let counts = serde_json::to_value(&summary).unwrap_or_default();
     if let Err(e) = archive.finish_run(run_id, outcome, &counts, error.as_deref()).await {
         tracing::error!(error = %e, "could not record the run's outcome");

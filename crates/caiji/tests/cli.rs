@@ -181,8 +181,9 @@ async fn exit_codes_are_one_mapping_for_every_command() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("caiji.toml");
     std::fs::write(&bad, "[fetch]\nno_such_key = 1\n").unwrap();
-    let commands: [&[&str]; 10] = [
+    let commands: [&[&str]; 11] = [
         &["crawl"],
+        &["index"],
         &["export", "warc", "--out", "x"],
         &["export", "documents", "--format", "jsonl", "--out", "x.jsonl"],
         &["import", "warc", "fixtures/warc/warcio/example.warc.gz"],
@@ -205,6 +206,7 @@ async fn exit_codes_are_one_mapping_for_every_command() {
         &["extract", "--rerun"],
         &["export", "warc", "--out", "x"],
         &["import", "warc", "fixtures/warc/warcio/example.warc.gz"],
+        &["index"],
     ] {
         let out = caiji().args(args).env("DATABASE_URL", unreachable).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -225,6 +227,24 @@ async fn exit_codes_are_one_mapping_for_every_command() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let out = caiji().args(["sql", "SELECT 1 AS one"]).env("DATABASE_URL", &db.url).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
+    // `caiji index` merges the search index's pending entries: a text waits there until then.
+    sqlx::query("INSERT INTO texts (sha256, text) VALUES (sha256('待合并'), '待合并的正文')")
+        .execute(db.archive.pool())
+        .await
+        .unwrap();
+    let out = caiji().args(["--log-format", "json", "index"]).env("DATABASE_URL", &db.url).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let merged = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v["fields"]["pending_pages"].as_i64().or_else(|| v["pending_pages"].as_i64()));
+    assert!(merged.is_some_and(|n| n >= 1), "{stderr}");
+    let left: i64 = sqlx::query_scalar("SELECT gin_clean_pending_list('texts_chars_idx')")
+        .fetch_one(db.archive.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
 
     // `db status` never prints a password.
     let out =

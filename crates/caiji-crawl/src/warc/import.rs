@@ -118,6 +118,9 @@ pub async fn import_warc(
         ),
         None => (RunOutcome::Done, None),
     };
+    if fatal.is_none() {
+        crate::merge_search_index(archive).await;
+    }
     let counts = serde_json::to_value(&summary).unwrap_or_default();
     archive.finish_run(summary.run_id, outcome, &counts, error.as_deref()).await?;
     lease.release().await;

@@ -18,8 +18,8 @@ pub use tokio_util::sync::CancellationToken;
 
 /// Merges the search index's pending entries once a run that wrote texts has ended (crawl,
 /// re-extraction, import): searches find them either way, and read fewer pages merged. A
-/// failure loses nothing; a role that does not own the index (SQLSTATE 42501) is told once at
-/// debug level, since it can never merge.
+/// failure loses nothing; a role that does not own the index (SQLSTATE 42501) can never merge,
+/// so that is told at debug level only.
 pub(crate) async fn merge_search_index(archive: &caiji_archive::Archive) {
     match archive.merge_search_index().await {
         Ok(pages) => tracing::debug!(pending_pages = pages, "search index merged"),

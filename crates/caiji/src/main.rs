@@ -93,7 +93,8 @@ enum Command {
     /// Run a read-only SQL query against the archive.
     Sql(SqlArgs),
     /// Merge the search index's pending entries (new texts wait in GIN's pending list) into
-    /// the index. A crawl does it when it ends; this does it after a killed run or an import.
+    /// the index. A crawl, a re-extraction and an import do it when they end; this is for after a
+    /// killed run.
     Index,
     /// Validate the configuration and every site file, resolve the start URLs' hosts (and say
     /// which a live crawl would refuse); fetches nothing. Exit 0 all good, 1 warnings, 2 errors.

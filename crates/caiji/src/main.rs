@@ -288,6 +288,14 @@ fn main() -> ExitCode {
         let _ = DATA_DIR.set(dir.clone());
     }
     init_logging(cli.log_format, cli.verbose);
+    // No transparent huge pages for this process (nor the PostgreSQL it starts, which inherits
+    // the flag): mimalloc asks for them on its arenas, and a 2 MiB page stays resident while
+    // any 4 KiB of it is in use. A crawl of 1,000 hosts peaked at 148 MB with them and 98 MB
+    // without, with the same CPU per page; extraction speed is unchanged (issue 16).
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        tracing::debug!(error = %e, "cannot turn transparent huge pages off: memory use may be higher");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

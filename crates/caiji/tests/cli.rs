@@ -156,6 +156,14 @@ async fn signals_are_recorded_and_killed_runs_marked_abandoned() {
     }
 
     let mut child = slow_crawl(&db).await;
+    // A running crawl has transparent huge pages off (they were a third of its peak memory at
+    // 1,000 hosts); the flag is read while the process lives.
+    #[cfg(target_os = "linux")]
+    {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("status");
+        let thp = status.lines().find_map(|l| l.strip_prefix("THP_enabled:")).map(str::trim);
+        assert_eq!(thp, Some("0"), "{status}");
+    }
     child.kill().expect("SIGKILL");
     child.wait().ok();
     let outcome: String = sqlx::query_scalar("SELECT outcome FROM crawl_runs ORDER BY id DESC LIMIT 1")

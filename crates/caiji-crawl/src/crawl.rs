@@ -294,8 +294,11 @@ async fn run_sites(
         now: opts.now.unwrap_or_else(chrono::Utc::now),
         revisit_all: opts.revisit_all,
         max_hosts_in_flight: config.global.crawl.max_hosts_in_flight,
-        // Two batches in flight: one is written while the next fills (the pool has 8 connections).
-        writer: CaptureWriter::spawn(archive.clone(), 2, 64),
+        // One batch in flight while the next fills. A second writer halved the batches (about 2
+        // pages at 1,000 hosts) for no more pages/s: one writer took PostgreSQL's CPU per page
+        // from 2.0-2.1 to 1.4-1.7 ms at H = 1,000 and from 1.0-1.1 to 0.9 ms at H = 200, same
+        // wall time (3 alternating pairs each, scripts/bench-crawl.sh's web; issue 16).
+        writer: CaptureWriter::spawn(archive.clone(), 1, 64),
     });
     let semaphore = Arc::new(Semaphore::new(config.global.crawl.max_concurrent_sites.max(1)));
     let workers = sites.iter().map(|site| {
@@ -859,8 +862,8 @@ async fn seed_urls(ctx: &RunContext, site: &SiteConfig) -> Vec<NewUrl> {
 /// Pages past their fetch and not yet stored, across the run's sites. The rest wait after
 /// their fetch holding only the body: when the database falls behind (a checkpoint, an index
 /// merge), a 1,000-host crawl would otherwise hold a parsed page, its text and its links for
-/// every host (peak memory rose by 50 MB in the second half of such a run). Two writers'
-/// batches of 64, twice over: a backlog of well under a second at 500 pages/s.
+/// every host (peak memory rose by 50 MB in the second half of such a run). Four of the
+/// writer's batches of 64: a backlog of well under a second at 500 pages/s.
 const MAX_UNSTORED_PAGES: usize = 256;
 
 /// Stages 1 to 3: fetch, analyze, dispose. With the disposition, the page's place among the
